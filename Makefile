@@ -1,0 +1,40 @@
+# topo: build, test, benchmark, demo. Tests and the demo need root.
+GO      ?= go
+BIN     := bin/topo
+PKGS    := ./...
+
+.PHONY: build test unit bench demo deps fmt vet clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/topo
+
+# The whole suite: installs what it needs (Debian packages), checks format
+# and vet, then runs every test, the privileged ones included when root.
+test: deps fmt vet
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Only the tests that need no root.
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+deps:
+	./scripts/deps.sh
+
+fmt:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+
+# Brings up the quickstart lab, shows it working, and takes it down.
+demo: deps build
+	./$(BIN) up examples/quickstart.dot
+	./$(BIN) exec h1 -- ping -c 3 h2
+	./$(BIN) status
+	./$(BIN) down quickstart
+
+clean:
+	rm -rf bin

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/topo-lab/topo/internal/testutil"
+	"github.com/topo-lab/topo/node"
+)
+
+// bin is the topo binary under test, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	node.MaybeRunInit()
+	dir, err := os.MkdirTemp("", "topo-e2e")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "topo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		panic("build topo: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// topoCmd runs the binary with a private state root and returns stdout,
+// stderr and the exit status.
+func topoCmd(t *testing.T, root string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	c := exec.Command(bin, args...)
+	c.Env = append(os.Environ(), "TOPO_STATE_DIR="+root)
+	c.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestCLILifecycle(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("needs ping (iputils-ping)")
+	}
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	if out, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
+		t.Fatalf("up: %d\n%s%s", code, out, errs)
+	}
+	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+
+	if out, errs, code := topoCmd(t, root, "", "exec", "h1", "--", "ping", "-c", "1", "-W", "2", "h2"); code != 0 {
+		t.Errorf("exec ping: %d\n%s%s", code, out, errs)
+	}
+	// The command's own exit status, stdin passed through, byte-exact.
+	if _, _, code := topoCmd(t, root, "", "exec", "h1", "--", "sh", "-c", "exit 42"); code != 42 {
+		t.Errorf("exec exit status %d, want 42", code)
+	}
+	if out, _, _ := topoCmd(t, root, "line1\nline2\n", "exec", "h2", "--", "cat"); out != "line1\nline2\n" {
+		t.Errorf("exec stdin: got %q", out)
+	}
+	if out, _, _ := topoCmd(t, root, "", "exec", "-e", "FOO=bar", "h2", "--", "sh", "-c", "echo $FOO"); out != "bar\n" {
+		t.Errorf("exec -e: got %q", out)
+	}
+	if _, errs, code := topoCmd(t, root, "", "exec", "nosuch", "--", "true"); code != 1 || !strings.Contains(errs, `no node "nosuch"`) {
+		t.Errorf("exec on a missing node: %d %q", code, errs)
+	}
+	// A second up of the same lab is refused.
+	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 1 || !strings.Contains(errs, "already") {
+		t.Errorf("second up: %d %q", code, errs)
+	}
+
+	out, errs, code := topoCmd(t, root, "", "status", "-o", "json")
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, errs)
+	}
+	var st struct {
+		Name  string
+		Nodes []struct {
+			Name   string
+			Alive  bool
+			Ifaces []struct {
+				Name  string
+				Addrs []string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status json: %v\n%s", err, out)
+	}
+	if st.Name != "quickstart" || len(st.Nodes) != 3 {
+		t.Errorf("status: %+v", st)
+	}
+	for _, n := range st.Nodes {
+		if !n.Alive || len(n.Ifaces) == 0 {
+			t.Errorf("status node %+v", n)
+		}
+	}
+	if out, _, code := topoCmd(t, root, "", "ls", "-o", "json"); code != 0 || !strings.Contains(out, `"quickstart"`) {
+		t.Errorf("ls: %d %s", code, out)
+	}
+	if _, _, code := topoCmd(t, root, "", "status", "-o", "yaml"); code != 2 {
+		t.Errorf("status -o yaml: exit %d, want 2", code)
+	}
+	if out, errs, code := topoCmd(t, root, "", "down", "quickstart"); code != 0 {
+		t.Fatalf("down: %d %s%s", code, out, errs)
+	}
+	if out, _, _ := topoCmd(t, root, "", "ls"); strings.Contains(out, "quickstart") {
+		t.Errorf("ls after down: %s", out)
+	}
+	if _, errs, code := topoCmd(t, root, "", "down", "quickstart"); code != 1 || !strings.Contains(errs, "no such lab") {
+		t.Errorf("down twice: %d %q", code, errs)
+	}
+}
+
+func TestCLIInvalidFileCreatesNothing(t *testing.T) {
+	root := t.TempDir()
+	bad := filepath.Join(t.TempDir(), "bad.dot")
+	os.WriteFile(bad, []byte("graph bad { a [kind=rooter]; a -- a; }"), 0o644)
+	_, errs, code := topoCmd(t, root, "", "up", bad)
+	if code != 2 {
+		t.Errorf("exit %d, want 2; stderr %q", code, errs)
+	}
+	if !strings.Contains(errs, "bad.dot") || !strings.Contains(errs, "rooter") {
+		t.Errorf("message does not name the file and the problem: %q", errs)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("state created for an invalid file: %v", ents)
+	}
+	if _, _, code := topoCmd(t, root, "", "up"); code != 2 {
+		t.Errorf("up without a file: exit %d, want 2", code)
+	}
+	if _, _, code := topoCmd(t, root, "", "frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+}

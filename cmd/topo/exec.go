@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/topo-lab/topo/node"
+	"github.com/topo-lab/topo/topo"
+)
+
+func newExec() *cobra.Command {
+	var lab, dir string
+	var env []string
+	c := &cobra.Command{
+		Use:   "exec NODE -- COMMAND [ARG...]",
+		Short: "Run a command inside a node; its exit status is topo's",
+		Long: `Run COMMAND inside every namespace of NODE (NODE, or LAB/NODE when several
+labs run). The command gets topo's stdin, stdout and stderr themselves, and
+signals topo receives (Ctrl-C) are passed on to it. No shell is involved:
+write topo exec r1 -- sh -c '...' for one.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			if c.ArgsLenAtDash() != 1 {
+				return usageError("exec: write topo exec NODE -- COMMAND...")
+			}
+			t, err := topo.FindNode(args[0], lab, options())
+			if err != nil {
+				return err
+			}
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+				syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+			defer signal.Stop(sigs)
+			code, err := topo.Exec(t, node.Cmd{
+				Argv: args[1:], Env: os.Environ(), Extra: env, Dir: dir,
+				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Signals: sigs,
+			})
+			if err != nil {
+				return &exitError{code: max(code, 1), err: err}
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	labFlag(c, &lab)
+	c.Flags().StringArrayVarP(&env, "env", "e", nil, "set KEY=VALUE in the command's environment")
+	c.Flags().StringVarP(&dir, "workdir", "w", "", "working directory in the node (default: the current one if the node has it, else /)")
+	c.Flags().SetInterspersed(false)
+	return c
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,110 @@
+// Package testutil holds the helpers of topo's privileged tests: skipping
+// with a reason when root is missing, and checking that a test left nothing
+// behind in the host.
+package testutil
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RequireRoot skips the test unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it creates namespaces, interfaces and mounts")
+	}
+}
+
+// Snapshot is what the host shows of the kinds of things topo could leak.
+type Snapshot struct {
+	Ifaces []string
+	Mounts []string
+	Inits  []string
+}
+
+// Take records the host's interfaces, mounts and topo node inits.
+func Take(t testing.TB) Snapshot {
+	t.Helper()
+	var s Snapshot
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range ifs {
+		s.Ifaces = append(s.Ifaces, i.Name)
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 {
+			s.Mounts = append(s.Mounts, f[4])
+		}
+	}
+	s.Inits = inits()
+	slices.Sort(s.Ifaces)
+	slices.Sort(s.Mounts)
+	return s
+}
+
+// inits lists processes whose command line marks them as topo node inits.
+func inits() []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(b, []byte("\x00__init\x00")) {
+			continue
+		}
+		out = append(out, e.Name()+" "+strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CheckLeftovers registers a cleanup, run after every other cleanup of the
+// test, that fails the test when the host shows interfaces, mounts or node
+// inits it did not show when CheckLeftovers was called. Call it first.
+func CheckLeftovers(t *testing.T) {
+	t.Helper()
+	before := Take(t)
+	t.Cleanup(func() {
+		// Inits are killed synchronously; give the kernel a moment for
+		// anything it tears down asynchronously.
+		var after Snapshot
+		for range 50 {
+			after = Take(t)
+			if len(diff(after.Ifaces, before.Ifaces))+len(diff(after.Mounts, before.Mounts))+len(diff(after.Inits, before.Inits)) == 0 {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if d := diff(after.Ifaces, before.Ifaces); len(d) > 0 {
+			t.Errorf("left interfaces in the host: %v", d)
+		}
+		if d := diff(after.Mounts, before.Mounts); len(d) > 0 {
+			t.Errorf("left mounts in the host: %v", d)
+		}
+		if d := diff(after.Inits, before.Inits); len(d) > 0 {
+			t.Errorf("left node inits running: %v", d)
+		}
+	})
+}
+
+func diff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,14 @@
+package node
+
+import "path/filepath"
+
+// The files of a node live in the lab's node folder, named after the node.
+
+// ConfigPath is the node's Config, as JSON.
+func ConfigPath(dir, name string) string { return filepath.Join(dir, name+".json") }
+
+// LogPath is the node's log: its init's messages and its exec lines' output.
+func LogPath(dir, name string) string { return filepath.Join(dir, name+".log") }
+
+// SockPath is the socket the node's init serves commands on.
+func SockPath(dir, name string) string { return filepath.Join(dir, name+".sock") }

@@ -1,0 +1,159 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc identifies a node's init: its PID and its start time (clock ticks
+// since boot), because PIDs are reused.
+type Proc struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// initArg is the marker that makes a node's init recognisable in ps and to
+// FindInits: argv is "topo __init NODEDIR NODE".
+const initArg = "__init"
+
+// StartTime reads a process's start time from /proc/PID/stat.
+func StartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); starttime is field 22.
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// Alive reports whether p is still the same running process (not a zombie,
+// not a reused PID).
+func (p Proc) Alive() bool {
+	if p.PID <= 0 {
+		return false
+	}
+	st, err := StartTime(p.PID)
+	if err != nil || st != p.Start {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// NetNSPath is the path of the node's network namespace.
+func (p Proc) NetNSPath() string { return "/proc/" + strconv.Itoa(p.PID) + "/ns/net" }
+
+// FindInits lists the running inits started for the nodes of dir, found by
+// their command line, whatever any state file says. It is how a lab whose
+// topo up was killed before writing its state is still ended.
+func FindInits(dir string) ([]Proc, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	want := []byte("\x00" + initArg + "\x00" + dir + "\x00")
+	var out []Proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(b, want) {
+			continue
+		}
+		st, err := StartTime(pid)
+		if err != nil {
+			continue
+		}
+		out = append(out, Proc{PID: pid, Start: st})
+	}
+	return out, nil
+}
+
+// Kill ends every given init with SIGKILL and waits until each has exited,
+// which, for the PID 1 of a namespace, means every process of the node has.
+// A process that is already gone, or whose PID now names another process,
+// is left alone and counts as done.
+func Kill(ctx context.Context, procs []Proc) error {
+	var errs []error
+	var fds []int
+	for _, p := range procs {
+		fd, err := unix.PidfdOpen(p.PID, 0)
+		if err != nil {
+			if errors.Is(err, unix.ESRCH) {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("pidfd %d: %w", p.PID, err))
+			continue
+		}
+		// Holding the pidfd pins the PID: check it is still ours.
+		if st, err := StartTime(p.PID); err != nil || st != p.Start {
+			unix.Close(fd)
+			continue
+		}
+		if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill %d: %w", p.PID, err))
+		}
+		fds = append(fds, fd)
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	// A pidfd polls readable once its process has exited.
+	pending := fds
+	for len(pending) > 0 {
+		n := min(len(pending), 1024)
+		pfds := make([]unix.PollFd, n)
+		for i := range n {
+			pfds[i] = unix.PollFd{Fd: int32(pending[i]), Events: unix.POLLIN}
+		}
+		if _, err := unix.Poll(pfds, 100); err != nil && !errors.Is(err, unix.EINTR) {
+			return errors.Join(append(errs, err)...)
+		}
+		var still []int
+		for i, pfd := range pfds {
+			if pfd.Revents == 0 {
+				still = append(still, pending[i])
+			}
+		}
+		pending = append(still, pending[n:]...)
+		if len(pending) > 0 && ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("%d node inits still exiting: %w", len(pending), ctx.Err()))
+			break
+		}
+	}
+	// Reap the ones that are our own children (rollback within topo up).
+	for _, p := range procs {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(p.PID, &ws, unix.WNOHANG, nil)
+	}
+	return errors.Join(errs...)
+}
+
+// waitTick is how often loops that wait on the kernel look again.
+const waitTick = 5 * time.Millisecond

@@ -1,0 +1,326 @@
+package topo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/topo-lab/topo/internal/testutil"
+	"github.com/topo-lab/topo/link"
+	"github.com/topo-lab/topo/node"
+)
+
+// upLab loads an example, brings it up under a private state root and takes
+// it down at cleanup, checking that nothing is left.
+func upLab(t *testing.T, file, name string, root string) *Lab {
+	t.Helper()
+	lab, err := Load(filepath.Join("..", "examples", file), name)
+	if err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
+	opt := Options{Root: root}
+	if err := Up(context.Background(), lab, opt); err != nil {
+		t.Fatalf("up %s: %v", file, err)
+	}
+	t.Cleanup(func() {
+		if err := Down(context.Background(), lab.Name, opt); err != nil {
+			t.Errorf("down %s: %v", lab.Name, err)
+		}
+		if _, err := os.Stat(labDir(root, lab.Name)); err == nil {
+			t.Errorf("state folder of %s left after down", lab.Name)
+		}
+	})
+	return lab
+}
+
+// sh runs a command in a node of the lab under root; it returns the output
+// and exit status.
+func sh(t *testing.T, root, lab, nodeName string, argv ...string) (string, int) {
+	t.Helper()
+	tg, err := FindNode(nodeName, lab, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	code, err := Exec(tg, node.Cmd{Argv: argv, Env: os.Environ(), Dir: "/", Stdin: null, Stdout: out, Stderr: out})
+	if err != nil {
+		t.Logf("exec %v: %v", argv, err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	return string(b), code
+}
+
+func requirePing(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("needs ping (Debian package iputils-ping; make deps installs it)")
+	}
+}
+
+func TestQuickstartUpDown(t *testing.T) {
+	testutil.RequireRoot(t)
+	requirePing(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab := upLab(t, "quickstart.dot", "", root)
+
+	for _, target := range []string{"h2", "10.0.2.2"} {
+		out, code := sh(t, root, lab.Name, "h1", "ping", "-c", "2", "-i", "0.2", "-W", "2", target)
+		if code != 0 {
+			t.Errorf("h1: ping %s: status %d\n%s", target, code, out)
+		}
+	}
+	if out, _ := sh(t, root, lab.Name, "r1", "hostname"); out != "r1\n" {
+		t.Errorf("r1 hostname %q", out)
+	}
+	if out, _ := sh(t, root, lab.Name, "r1", "cat", "/proc/sys/net/ipv4/ip_forward"); out != "1\n" {
+		t.Errorf("r1 ip_forward %q, want 1", out)
+	}
+	// Each node's /tmp is its own.
+	sh(t, root, lab.Name, "h1", "sh", "-c", "echo secret > /tmp/h1file")
+	if _, code := sh(t, root, lab.Name, "h2", "test", "-e", "/tmp/h1file"); code == 0 {
+		t.Error("h2 sees h1's /tmp")
+	}
+	if _, err := os.Stat("/tmp/h1file"); err == nil {
+		t.Error("the host sees h1's /tmp")
+	}
+
+	// Status agrees with what netlink says in each namespace.
+	s, err := LabStatus(context.Background(), lab.Name, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Phase != PhaseUp || len(s.Nodes) != len(lab.Nodes) {
+		t.Fatalf("status: phase %s, %d nodes", s.Phase, len(s.Nodes))
+	}
+	for _, ns := range s.Nodes {
+		n := lab.Node(ns.Name)
+		if !ns.Alive {
+			t.Errorf("node %s not alive", ns.Name)
+			continue
+		}
+		h, err := link.OpenNS(fmt.Sprintf("/proc/%d/ns/net", ns.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		live, err := h.Interfaces()
+		h.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != len(ns.Ifaces) || len(live) != len(n.Ifaces) {
+			t.Errorf("node %s: %d interfaces in status, %d in kernel, %d in file", n.Name, len(ns.Ifaces), len(live), len(n.Ifaces))
+			continue
+		}
+		for i, ifc := range ns.Ifaces {
+			want := n.Iface(ifc.Name)
+			if want == nil {
+				t.Errorf("node %s: unexpected interface %s", n.Name, ifc.Name)
+				continue
+			}
+			if ifc.MAC != want.MAC || !ifc.Up || !ifc.Carrier || !slices.Equal(ifc.Addrs, live[i].Addrs) {
+				t.Errorf("node %s %s: status %+v, kernel %+v, file %+v", n.Name, ifc.Name, ifc, live[i], want)
+			}
+			for _, a := range want.Addrs {
+				if !slices.Contains(ifc.Addrs, a.String()) {
+					t.Errorf("node %s %s: address %s missing (have %v)", n.Name, ifc.Name, a, ifc.Addrs)
+				}
+			}
+		}
+	}
+}
+
+func TestTwoLabsSameNames(t *testing.T) {
+	testutil.RequireRoot(t)
+	requirePing(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	a := upLab(t, "quickstart.dot", "qa", root)
+	b := upLab(t, "quickstart.dot", "qb", root)
+	for _, l := range []*Lab{a, b} {
+		if out, code := sh(t, root, l.Name, "h1", "ping", "-c", "1", "-W", "2", "h2"); code != 0 {
+			t.Errorf("lab %s: ping: %d %s", l.Name, code, out)
+		}
+	}
+	if _, err := FindNode("h1", "", Options{Root: root}); err == nil || !strings.Contains(err.Error(), "several labs") {
+		t.Errorf("ambiguous node: err = %v", err)
+	}
+}
+
+func TestDualStack(t *testing.T) {
+	testutil.RequireRoot(t)
+	requirePing(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab := upLab(t, "dualstack.dot", "", root)
+	// Find a pair of hosts at the two ends and an IPv6 address of the far
+	// one.
+	var hosts []*Node
+	for _, n := range lab.Nodes {
+		if n.Kind == KindHost {
+			hosts = append(hosts, n)
+		}
+	}
+	if len(hosts) < 2 {
+		t.Fatal("dualstack example needs two hosts")
+	}
+	from, to := hosts[0], hosts[len(hosts)-1]
+	for _, a := range to.Ifaces[0].Addrs {
+		args := []string{"ping", "-c", "2", "-i", "0.2", "-W", "2", a.Addr().String()}
+		if out, code := sh(t, root, lab.Name, from.Name, args...); code != 0 {
+			t.Errorf("%s -> %s (%s): status %d\n%s", from.Name, to.Name, a, code, out)
+		}
+	}
+}
+
+func TestRollbackOnFailure(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Load("../examples/chain.dot", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Up(context.Background(), lab, Options{Root: root, failAfter: 2})
+	if err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("err = %v, want the injected failure", err)
+	}
+	if _, err := os.Stat(labDir(root, lab.Name)); err == nil {
+		t.Error("state folder left after a failed up")
+	}
+}
+
+func TestCancelledUp(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Load("../examples/chain.dot", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	opt := Options{Root: root, Progress: func(p Progress) {
+		if p.Stage == "links" {
+			cancel()
+		}
+	}}
+	if err := Up(ctx, lab, opt); err == nil {
+		t.Fatal("up succeeded after cancel")
+	}
+	if _, err := os.Stat(labDir(root, lab.Name)); err == nil {
+		t.Error("state folder left after a cancelled up")
+	}
+}
+
+func TestDownFinishesHalfMadeLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Load("../examples/chain.dot", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Up(context.Background(), lab, Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	// As if topo up had died before recording anything: no state file.
+	if err := os.Remove(filepath.Join(labDir(root, lab.Name), stateFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Up(context.Background(), lab, Options{Root: root}); err == nil {
+		t.Fatal("second up of a lab that exists succeeded")
+	}
+	if err := Down(context.Background(), lab.Name, Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := node.FindInits(nodeDir(root, lab.Name)); len(ps) > 0 {
+		t.Errorf("inits left: %v", ps)
+	}
+}
+
+const sharedNSHelperEnv = "TOPO_TEST_SHARED_NS_ROOT"
+
+// TestMountsDoNotLeakToSharedRoot runs a lab inside a throwaway mount
+// namespace whose / is shared (as on systemd machines) and checks that no
+// node mount propagates to it.
+func TestMountsDoNotLeakToSharedRoot(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	cmd := exec.Command("unshare", "--mount", "--propagation", "shared", "/proc/self/exe", "-test.run=^$")
+	cmd.Path = "/usr/bin/unshare"
+	self, _ := os.Executable()
+	cmd.Args = []string{"unshare", "--mount", "--propagation", "shared", self, "-test.run=^$"}
+	cmd.Env = append(os.Environ(), sharedNSHelperEnv+"="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("shared-ns ok")) {
+		t.Fatalf("helper said:\n%s", out)
+	}
+}
+
+// runSharedNSHelper is the body of TestMountsDoNotLeakToSharedRoot, run in
+// its own mount namespace.
+func runSharedNSHelper() int {
+	root := os.Getenv(sharedNSHelperEnv)
+	mounts := func() []string {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 4 {
+				out = append(out, f[4])
+			}
+		}
+		return out
+	}
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	if !bytes.Contains(b, []byte("shared:")) {
+		fmt.Println("/ is not shared in the helper namespace")
+		return 1
+	}
+	before := mounts()
+	lab, err := Load("../examples/quickstart.dot", "")
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := Up(context.Background(), lab, Options{Root: root}); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	time.Sleep(100 * time.Millisecond)
+	after := mounts()
+	_ = Down(context.Background(), lab.Name, Options{Root: root})
+	var leaked []string
+	for _, m := range after {
+		if !slices.Contains(before, m) {
+			leaked = append(leaked, m)
+		}
+	}
+	if len(leaked) > 0 {
+		fmt.Println("node mounts leaked into the shared root:", leaked)
+		return 1
+	}
+	fmt.Println("shared-ns ok")
+	return 0
+}
+
+var _ = netip.Prefix{}

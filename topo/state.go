@@ -1,0 +1,119 @@
+package topo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/topo-lab/topo/node"
+)
+
+// DefaultStateDir is where running labs keep their state unless
+// TOPO_STATE_DIR says otherwise.
+const DefaultStateDir = "/run/topo"
+
+// StateRoot returns the folder that holds one folder per running lab.
+func StateRoot() string {
+	if d := os.Getenv("TOPO_STATE_DIR"); d != "" {
+		return d
+	}
+	return DefaultStateDir
+}
+
+// Phases of a lab's life, as recorded in its state.
+const (
+	PhaseStarting = "starting" // topo up is (or was, if it died) at work
+	PhaseUp       = "up"
+	PhaseStopping = "stopping"
+)
+
+// State is a running lab as recorded in ROOT/LAB/lab.json.
+type State struct {
+	Lab     *Lab      `json:"lab"`
+	Phase   string    `json:"phase"`
+	Created time.Time `json:"created"`
+	// Nodes maps node names to their inits.
+	Nodes map[string]node.Proc `json:"nodes"`
+
+	dir string
+}
+
+// Dir is the lab's state folder.
+func (s *State) Dir() string { return s.dir }
+
+// NodeDir is the folder of the lab's node files (logs, sockets).
+func (s *State) NodeDir() string { return filepath.Join(s.dir, "nodes") }
+
+// labDir and nodeDir name a lab's folders under root.
+func labDir(root, lab string) string  { return filepath.Join(root, lab) }
+func nodeDir(root, lab string) string { return filepath.Join(root, lab, "nodes") }
+
+const stateFile = "lab.json"
+
+// save writes the state atomically: a reader sees the old or the new file,
+// never a part.
+func (s *State) save() error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, stateFile)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// ErrNoLab is returned when a named lab has no state.
+var ErrNoLab = errors.New("no such lab")
+
+// ReadState reads the state of the lab called name under root.
+func ReadState(root, name string) (*State, error) {
+	dir := labDir(root, name)
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(dir); serr == nil {
+			// A folder without a state: topo up died before writing it.
+			return &State{Lab: &Lab{Name: name}, Phase: PhaseStarting, dir: dir}, nil
+		}
+		return nil, fmt.Errorf("lab %q: %w (topo ls lists the running labs)", name, ErrNoLab)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &State{dir: dir}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("lab %q: read state %s: %w", name, filepath.Join(dir, stateFile), err)
+	}
+	if s.Lab == nil {
+		s.Lab = &Lab{Name: name}
+	}
+	return s, nil
+}
+
+// Labs returns the names of the labs under root, sorted.
+func Labs(root string) ([]string, error) {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
