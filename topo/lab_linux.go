@@ -72,6 +72,9 @@ var ErrRunning = errors.New("lab already exists")
 // everything it created before returning. If the process dies midway, the
 // lab's state folder and the inits' command lines let Down finish the job.
 func Up(ctx context.Context, lab *Lab, opt Options) (err error) {
+	if err := preflight(lab); err != nil {
+		return err
+	}
 	root := opt.root()
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return fmt.Errorf("state folder: %w", err)
@@ -234,6 +237,9 @@ func (u *upper) addLinks(ctx context.Context) error {
 		if err := link.AddVeth(v); err != nil {
 			return fmt.Errorf("link %s: %w", l, err)
 		}
+		if err := u.impair(l, v); err != nil {
+			return fmt.Errorf("link %s: %w", l, err)
+		}
 		return nil
 	})
 }
@@ -275,6 +281,7 @@ func (u *upper) rollback(ctx context.Context) error {
 // removeLab kills the given inits and any other init of the lab folder, then
 // removes the folder.
 func removeLab(ctx context.Context, dir string, procs []node.Proc) error {
+	serr := stopSchedules(ctx, dir)
 	found, ferr := node.FindInits(filepath.Join(dir, "nodes"))
 	all := append([]node.Proc{}, found...)
 	for _, p := range procs {
@@ -283,8 +290,8 @@ func removeLab(ctx context.Context, dir string, procs []node.Proc) error {
 		}
 	}
 	kerr := node.Kill(ctx, all)
-	if ferr != nil || kerr != nil {
-		return errors.Join(ferr, kerr)
+	if serr != nil || ferr != nil || kerr != nil {
+		return errors.Join(serr, ferr, kerr)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove state: %w", err)
