@@ -1,5 +1,6 @@
 # topo: build, test, benchmark, demo. Tests and the demo need root.
-GO      ?= go
+# sudo's PATH often lacks Go's folder: fall back to where Go installs itself.
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin/topo
 PKGS    := ./...
 

@@ -80,6 +80,9 @@ func runInit(dir, name string) int {
 		return 1
 	}
 	ready.Close()
+	// Setup is done: hand back what it allocated, so that an idle node
+	// costs little memory.
+	debug.FreeOSMemory()
 	s.serve(ln)
 	return 0
 }
