@@ -2,8 +2,12 @@ package node
 
 import (
 	"encoding/json"
+	"io"
+	"time"
+
 	"errors"
 	"fmt"
+	"golang.org/x/term"
 	"net"
 	"os"
 	"syscall"
@@ -22,8 +26,13 @@ type Cmd struct {
 	// Stdin, Stdout and Stderr are handed to the command itself (the init
 	// receives the descriptors), so data never passes through topo.
 	Stdin, Stdout, Stderr *os.File
-	// Signals, when not nil, are forwarded to the command's process group.
+	// Signals, when not nil, are forwarded to the command's process group;
+	// with TTY, SIGWINCH resizes the terminal instead.
 	Signals <-chan os.Signal
+	// TTY runs the command on a pseudo-terminal made in the node: Stdin is
+	// put in raw mode when it is a terminal, and bytes are copied between
+	// it, Stdout and the terminal, so Ctrl-C reaches the command.
+	TTY bool
 }
 
 // Run runs c in the node whose socket is sock and returns the command's exit
@@ -36,15 +45,23 @@ func Run(sock string, c Cmd) (int, error) {
 		return 1, fmt.Errorf("reach node: %w", err)
 	}
 	defer conn.Close()
-	b, err := json.Marshal(request{Argv: c.Argv, Env: c.Env, Extra: c.Extra, Dir: c.Dir})
+	req := request{Argv: c.Argv, Env: c.Env, Extra: c.Extra, Dir: c.Dir, TTY: c.TTY}
+	var rights []byte
+	if c.TTY {
+		if w, h, err := term.GetSize(int(c.Stdout.Fd())); err == nil {
+			req.Rows, req.Cols = uint16(h), uint16(w)
+		}
+	} else {
+		rights = unix.UnixRights(int(c.Stdin.Fd()), int(c.Stdout.Fd()), int(c.Stderr.Fd()))
+	}
+	b, err := json.Marshal(req)
 	if err != nil {
 		return 1, err
 	}
-	rights := unix.UnixRights(int(c.Stdin.Fd()), int(c.Stdout.Fd()), int(c.Stderr.Fd()))
 	if _, _, err := conn.WriteMsgUnix(b, rights, nil); err != nil {
 		return 1, fmt.Errorf("send command: %w", err)
 	}
-	r, err := readReply(conn)
+	r, fds, err := readReplyFDs(conn)
 	if err != nil {
 		return 1, err
 	}
@@ -54,6 +71,35 @@ func Run(sock string, c Cmd) (int, error) {
 			code = *r.Exit
 		}
 		return code, errors.New(r.Error)
+	}
+	var master *os.File
+	outDone := make(chan struct{})
+	if c.TTY {
+		if len(fds) != 1 {
+			return 1, fmt.Errorf("node sent no terminal")
+		}
+		// Non-blocking, so that Go's poller serves it and closing it
+		// ends the copier's Read instead of waiting for it.
+		if err := unix.SetNonblock(fds[0], true); err != nil {
+			return 1, err
+		}
+		master = os.NewFile(uintptr(fds[0]), "pty")
+		defer master.Close()
+		if term.IsTerminal(int(c.Stdin.Fd())) {
+			if old, err := term.MakeRaw(int(c.Stdin.Fd())); err == nil {
+				defer term.Restore(int(c.Stdin.Fd()), old)
+			}
+		}
+		go func() { _, _ = io.Copy(master, c.Stdin) }()
+		go func() {
+			_, _ = io.Copy(c.Stdout, master)
+			close(outDone)
+		}()
+	} else {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		close(outDone)
 	}
 	replies := make(chan reply, 1)
 	errc := make(chan error, 1)
@@ -68,6 +114,12 @@ func Run(sock string, c Cmd) (int, error) {
 	for {
 		select {
 		case s := <-c.Signals:
+			if s == syscall.SIGWINCH && master != nil {
+				if w, h, err := term.GetSize(int(c.Stdout.Fd())); err == nil {
+					_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(h), Col: uint16(w)})
+				}
+				continue
+			}
 			if sig, ok := s.(syscall.Signal); ok {
 				b, _ := json.Marshal(signalMsg{Signal: int(sig)})
 				_, _ = conn.Write(b)
@@ -75,6 +127,12 @@ func Run(sock string, c Cmd) (int, error) {
 		case r := <-replies:
 			if r.Exit == nil {
 				return 1, fmt.Errorf("node ended the command without a status")
+			}
+			// Let the terminal's last output through; a background
+			// process that keeps the terminal open must not hold us.
+			select {
+			case <-outDone:
+			case <-time.After(250 * time.Millisecond):
 			}
 			return *r.Exit, nil
 		case err := <-errc:
@@ -109,17 +167,37 @@ func RunScript(sock string, lines []string) error {
 }
 
 func readReply(c *net.UnixConn) (reply, error) {
+	r, fds, err := readReplyFDs(c)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return r, err
+}
+
+// readReplyFDs reads one reply and the descriptors that came with it.
+func readReplyFDs(c *net.UnixConn) (reply, []int, error) {
 	b := make([]byte, 64<<10)
-	n, err := c.Read(b)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := c.ReadMsgUnix(b, oob)
 	if err != nil {
-		return reply{}, err
+		return reply{}, nil, err
+	}
+	var fds []int
+	if oobn > 0 {
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, m := range msgs {
+				if got, err := unix.ParseUnixRights(&m); err == nil {
+					fds = append(fds, got...)
+				}
+			}
+		}
 	}
 	if n == 0 {
-		return reply{}, fmt.Errorf("node closed the connection")
+		return reply{}, fds, fmt.Errorf("node closed the connection")
 	}
 	var r reply
 	if err := json.Unmarshal(b[:n], &r); err != nil {
-		return reply{}, fmt.Errorf("bad reply from node: %w", err)
+		return reply{}, fds, fmt.Errorf("bad reply from node: %w", err)
 	}
-	return r, nil
+	return r, fds, nil
 }

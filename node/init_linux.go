@@ -75,7 +75,14 @@ func runInit(dir, name string) int {
 	}
 	s := &server{cfg: &cfg, waiters: map[int]chan int{}}
 	s.startReaper()
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	// Catch, not ignore: an ignored signal stays ignored in every command
+	// the init starts, and Ctrl-C in a node's shell must work.
+	discard := make(chan os.Signal, 1)
+	signal.Notify(discard, unix.SIGHUP, unix.SIGINT)
+	go func() {
+		for range discard {
+		}
+	}()
 	if _, err := ready.Write([]byte("ok")); err != nil {
 		return 1
 	}
@@ -282,14 +289,20 @@ func exitCode(ws unix.WaitStatus) int {
 }
 
 // spawn forks a command and registers its waiter.
-func (s *server) spawn(path string, argv, env []string, dir string, files []uintptr) (int, chan int, error) {
+// With tty, the command gets a session of its own with files[0] as its
+// controlling terminal; otherwise a process group of its own.
+func (s *server) spawn(path string, argv, env []string, dir string, files []uintptr, tty bool) (int, chan int, error) {
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if tty {
+		sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   sys,
 	})
 	if err != nil {
 		return 0, nil, err
@@ -350,7 +363,7 @@ func (s *server) handle(c *net.UnixConn) {
 		send(c, reply{PID: 1})
 		return
 	}
-	if len(req.Argv) == 0 || len(fds) != 3 {
+	if len(req.Argv) == 0 || (len(fds) != 3 && !req.TTY) {
 		send(c, reply{Error: "bad request: no command or no stdio", Exit: intp(2)})
 		return
 	}
@@ -364,17 +377,32 @@ func (s *server) handle(c *net.UnixConn) {
 	if st, err := os.Stat(dir); dir == "" || err != nil || !st.IsDir() {
 		dir = "/"
 	}
-	pid, wait, err := s.spawn(path, req.Argv, env, dir, []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])})
+	stdio := fds
+	var master *os.File
+	if req.TTY {
+		m, slave, err := openPTY(req.Rows, req.Cols)
+		if err != nil {
+			send(c, reply{Error: "pseudo-terminal: " + err.Error(), Exit: intp(1)})
+			return
+		}
+		master = m
+		defer master.Close()
+		defer unix.Close(slave)
+		stdio = []int{slave, slave, slave}
+	}
+	pid, wait, err := s.spawn(path, req.Argv, env, dir, []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])}, req.TTY)
 	if err != nil {
 		send(c, reply{Error: fmt.Sprintf("%s: %v", req.Argv[0], err), Exit: intp(126)})
 		return
 	}
-	send(c, reply{PID: pid})
-	// The child holds its own copies of the descriptors now.
-	for _, fd := range fds {
-		unix.Close(fd)
+	// The child holds its own copies of the descriptors now; for a
+	// terminal, the client gets the master.
+	if master != nil {
+		b, _ := json.Marshal(reply{PID: pid})
+		_, _, _ = c.WriteMsgUnix(b, unix.UnixRights(int(master.Fd())), nil)
+	} else {
+		send(c, reply{PID: pid})
 	}
-	fds = nil
 
 	gone := make(chan struct{})
 	go func() {
@@ -411,7 +439,7 @@ func (s *server) runScript(lines []string) {
 	defer null.Close()
 	for _, line := range lines {
 		fmt.Fprintf(os.Stdout, "topo: exec: %s\n", line)
-		_, wait, err := s.spawn("/bin/sh", []string{"/bin/sh", "-c", line}, env, "/", []uintptr{null.Fd(), 1, 2})
+		_, wait, err := s.spawn("/bin/sh", []string{"/bin/sh", "-c", line}, env, "/", []uintptr{null.Fd(), 1, 2}, false)
 		if err != nil {
 			fmt.Fprintf(os.Stdout, "topo: exec failed: %v\n", err)
 			continue
@@ -470,3 +498,28 @@ func lookPath(file string, env []string) (string, error) {
 }
 
 func intp(i int) *int { return &i }
+
+// openPTY opens a pseudo-terminal pair in the node's /dev/pts: the master
+// as a file and the slave as a raw descriptor.
+func openPTY(rows, cols uint16) (*os.File, int, error) {
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, -1, err
+	}
+	master := os.NewFile(uintptr(mfd), "ptmx")
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, -1, fmt.Errorf("unlock: %w", err)
+	}
+	if rows > 0 && cols > 0 {
+		_ = unix.IoctlSetWinsize(mfd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}
+	// TIOCGPTPEER opens the slave through the master itself, whatever
+	// devpts the node's /dev/pts is.
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		master.Close()
+		return nil, -1, fmt.Errorf("open slave: %w", errno)
+	}
+	return master, int(sfd), nil
+}

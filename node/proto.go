@@ -23,6 +23,12 @@ type request struct {
 	Env   []string `json:"env,omitempty"`
 	Extra []string `json:"extra,omitempty"`
 	Dir   string   `json:"dir,omitempty"`
+	// TTY asks for a pseudo-terminal of Rows x Cols: the command gets its
+	// slave as stdio and controlling terminal, the client the master (in
+	// the reply, SCM_RIGHTS); the request then carries no fds.
+	TTY  bool   `json:"tty,omitempty"`
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 	// Script, when set, is run line by line with /bin/sh -c in the
 	// background, output to the node's log; the request carries no fds.
 	Script []string `json:"script,omitempty"`
