@@ -29,11 +29,10 @@ func AddVeth(v Veth) error {
 	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
 	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
 	peer := data.AddRtAttr(nl.VETH_INFO_PEER, nil)
+	// The peer cannot be created up: the kernel opens it before the two
+	// ends know each other (veth_open says ENOTCONN). It goes up below.
 	pmsg := nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
 	pmsg.Index = int32(v.B.Index)
-	if !v.Down {
-		pmsg.Flags, pmsg.Change = unix.IFF_UP, unix.IFF_UP
-	}
 	addEndAttrs(func(d nl.NetlinkRequestData) { peer.AddChild(d) }, v.B, v.MTU)
 	peer.AddRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(v.B.NS.fd)))
 	req.AddData(info)
@@ -43,9 +42,25 @@ func AddVeth(v Veth) error {
 	// The kernel applies a master only to the end the request created
 	// itself; a bridge at the peer's end takes its port now.
 	err := func() error {
+		// Ends created without a chosen index are looked up once.
+		for _, e := range []*End{&v.A, &v.B} {
+			if e.Index == 0 {
+				l, err := e.NS.h.LinkByName(e.Name)
+				if err != nil {
+					return err
+				}
+				e.Index = l.Attrs().Index
+			}
+		}
+		peer := byIndex(v.B.Index, v.B.Name)
 		if v.B.Master != 0 {
-			if err := v.B.NS.h.LinkSetMasterByIndex(byIndex(v.B.Index, v.B.Name), v.B.Master); err != nil {
+			if err := v.B.NS.h.LinkSetMasterByIndex(peer, v.B.Master); err != nil {
 				return fmt.Errorf("attach %s to its bridge: %w", v.B.Name, err)
+			}
+		}
+		if !v.Down {
+			if err := v.B.NS.h.LinkSetUp(peer); err != nil {
+				return fmt.Errorf("set %s up: %w", v.B.Name, err)
 			}
 		}
 		for _, e := range []End{v.A, v.B} {
