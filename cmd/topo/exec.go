@@ -50,7 +50,6 @@ write topo exec r1 -- sh -c '...' for one.`,
 	labFlag(c, &lab)
 	c.Flags().StringArrayVarP(&env, "env", "e", nil, "set KEY=VALUE in the command's environment")
 	c.Flags().StringVarP(&dir, "workdir", "w", "", "working directory in the node (default: the current one if the node has it, else /)")
-	c.Flags().SetInterspersed(false)
 	return c
 }
 
