@@ -4,17 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -32,32 +31,33 @@ func MaybeRunInit() {
 // runInit is the whole life of a node's init. It runs already inside the
 // node's new namespaces (the clone made them), so every thread of this Go
 // process is in them and nothing here needs setns. Its stdout and stderr are
-// the node's log; fd 3 is the ready pipe.
+// the node's log; the rest it needs comes as descriptors (see fdReady).
 func runInit(dir, name string) int {
 	// An idle node should cost little: one P, a lean heap.
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
-	ready := os.NewFile(3, "ready")
+	ready := os.NewFile(fdReady, "ready")
 	fail := func(err error) int {
 		fmt.Fprintf(ready, "node %s: %v", name, err)
 		fmt.Fprintf(os.Stderr, "topo init: %v\n", err)
 		return 1
 	}
 	var cfg Config
-	b, err := os.ReadFile(ConfigPath(dir, name))
+	cf := os.NewFile(fdConfig, "config")
+	err := json.NewDecoder(cf).Decode(&cfg)
+	cf.Close()
 	if err != nil {
-		return fail(err)
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fail(fmt.Errorf("read config: %w", err))
 	}
-	// Listen before /run is replaced by the node's own: the socket lives in
-	// the host's state folder.
-	ln, err := listenSeqpacket(SockPath(dir, name))
+	lf := os.NewFile(fdListener, "listener")
+	l, err := net.FileListener(lf)
+	lf.Close()
 	if err != nil {
 		return fail(fmt.Errorf("listen: %w", err))
 	}
-	if err := setupFS(dir, &cfg); err != nil {
+	ln := l.(*net.UnixListener)
+	ln.SetUnlinkOnClose(false)
+	if err := setupFS(&cfg); err != nil {
 		return fail(err)
 	}
 	if err := unix.Sethostname([]byte(cfg.Name)); err != nil {
@@ -73,7 +73,10 @@ func runInit(dir, name string) int {
 	if err != nil {
 		return fail(fmt.Errorf("loopback up: %w", err))
 	}
-	s := &server{cfg: &cfg, waiters: map[int]chan int{}}
+	s := &server{cfg: &cfg, waiters: map[int]chan int{}, spawns: make(chan spawnReq)}
+	if err := s.startSpawner(cfg.ClockOffset); err != nil {
+		return fail(err)
+	}
 	s.startReaper()
 	// Catch, not ignore: an ignored signal stays ignored in every command
 	// the init starts, and Ctrl-C in a node's shell must work.
@@ -92,129 +95,6 @@ func runInit(dir, name string) int {
 	debug.FreeOSMemory()
 	s.serve(ln)
 	return 0
-}
-
-// setupFS gives the node its own view of the filesystem. Sources of bind
-// mounts are opened first, because the node's private /tmp and /run hide
-// whatever the host has there.
-func setupFS(dir string, cfg *Config) error {
-	// Nothing mounted from here on may propagate to the host, where / is
-	// a shared mount on systemd machines.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
-	}
-	srcs := make([]*os.File, len(cfg.Mounts))
-	for i, m := range cfg.Mounts {
-		fd, err := unix.Open(m.Src, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("mount %s: open source: %w", m.Src, err)
-		}
-		srcs[i] = os.NewFile(uintptr(fd), m.Src)
-		defer srcs[i].Close()
-	}
-	content := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	if cfg.HostsFile != "" {
-		b, err := os.ReadFile(cfg.HostsFile)
-		if err != nil {
-			return fmt.Errorf("read hosts: %w", err)
-		}
-		content = string(b)
-	}
-	hosts, err := writeFile(filepath.Join(dir, cfg.Name+".hosts"), content)
-	if err != nil {
-		return fmt.Errorf("write hosts: %w", err)
-	}
-	defer hosts.Close()
-	hostname, err := writeFile(filepath.Join(dir, cfg.Name+".hostname"), cfg.Name+"\n")
-	if err != nil {
-		return fmt.Errorf("write hostname: %w", err)
-	}
-	defer hostname.Close()
-	const nodev = unix.MS_NOSUID | unix.MS_NODEV
-	steps := []struct {
-		fstype, target, data string
-		flags                uintptr
-	}{
-		{"proc", "/proc", "", nodev | unix.MS_NOEXEC},
-		{"sysfs", "/sys", "", nodev | unix.MS_NOEXEC},
-		{"tmpfs", "/tmp", "mode=1777", nodev},
-		{"tmpfs", "/run", "mode=755", nodev},
-	}
-	for _, s := range steps {
-		if err := unix.Mount(s.fstype, s.target, s.fstype, s.flags, s.data); err != nil {
-			return fmt.Errorf("mount %s on %s: %w", s.fstype, s.target, err)
-		}
-	}
-	if err := bindContent(hosts, "/etc/hosts"); err != nil {
-		return err
-	}
-	if err := bindContent(hostname, "/etc/hostname"); err != nil {
-		return err
-	}
-	for i, m := range cfg.Mounts {
-		if err := bindMount(srcs[i], m); err != nil {
-			return fmt.Errorf("mount %s on %s: %w", m.Src, m.Dst, err)
-		}
-	}
-	return nil
-}
-
-// bindContent puts a node-private file with the given content over path.
-// The file lives in the node's folder on the host (a mount needs a path, and
-// the node's /run is not the host's), opened before /run is replaced.
-func bindContent(file *os.File, path string) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil // nothing to cover (and nowhere to mount) on this host
-	}
-	if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(int(file.Fd())), path, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeFile writes content to path and returns it opened for a later bind.
-func writeFile(path, content string) (*os.File, error) {
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		return nil, err
-	}
-	return os.Open(path)
-}
-
-// bindMount binds src onto m.Dst. A missing target is created only inside
-// the node's private /tmp or /run: anywhere else it would appear on the host.
-func bindMount(src *os.File, m Mount) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
-		return err
-	}
-	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-	if _, err := os.Lstat(m.Dst); errors.Is(err, fs.ErrNotExist) {
-		if !private(m.Dst) {
-			return fmt.Errorf("target does not exist in the node (topo creates targets only under /tmp and /run)")
-		}
-		if isDir {
-			err = os.MkdirAll(m.Dst, 0o755)
-		} else if err = os.MkdirAll(filepath.Dir(m.Dst), 0o755); err == nil {
-			var f *os.File
-			if f, err = os.OpenFile(m.Dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				f.Close()
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	p := "/proc/self/fd/" + strconv.Itoa(int(src.Fd()))
-	if err := unix.Mount(p, m.Dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return err
-	}
-	if m.ReadOnly {
-		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-		if err := unix.Mount("", m.Dst, "", flags, ""); err != nil {
-			return fmt.Errorf("make read-only: %w", err)
-		}
-	}
-	return nil
 }
 
 func private(p string) bool {
@@ -253,6 +133,7 @@ type server struct {
 	// reaped before its waiter exists.
 	mu      sync.Mutex
 	waiters map[int]chan int
+	spawns  chan spawnReq
 }
 
 func (s *server) startReaper() {
@@ -288,28 +169,71 @@ func exitCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// spawn forks a command and registers its waiter.
-// With tty, the command gets a session of its own with files[0] as its
-// controlling terminal; otherwise a process group of its own.
+type spawnReq struct {
+	path      string
+	argv, env []string
+	dir       string
+	files     []uintptr
+	tty       bool
+	done      chan spawnRes
+}
+
+type spawnRes struct {
+	pid  int
+	wait chan int
+	err  error
+}
+
+// spawn forks a command and registers its waiter. With tty, the command
+// gets a session of its own with files[0] as its controlling terminal;
+// otherwise a process group of its own.
 func (s *server) spawn(path string, argv, env []string, dir string, files []uintptr, tty bool) (int, chan int, error) {
-	sys := &syscall.SysProcAttr{Setpgid: true}
-	if tty {
-		sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
-		Dir:   dir,
-		Env:   env,
-		Files: files,
-		Sys:   sys,
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	w := make(chan int, 1)
-	s.waiters[pid] = w
-	return pid, w, nil
+	r := spawnReq{path, argv, env, dir, files, tty, make(chan spawnRes, 1)}
+	s.spawns <- r
+	res := <-r.done
+	return res.pid, res.wait, res.err
+}
+
+// startSpawner starts the one goroutine that forks every command of the
+// node, locked to its thread. A time namespace is entered by unshare, which
+// changes only the calling thread's namespace for its children: forking
+// always from that thread is what puts every command in it.
+func (s *server) startSpawner(offset time.Duration) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread's namespaces differ from the rest.
+		if offset != 0 {
+			if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+				errc <- fmt.Errorf("time namespace: %w", err)
+				return
+			}
+			secs := int64(offset / time.Second)
+			off := fmt.Sprintf("monotonic %d 0\nboottime %d 0\n", secs, secs)
+			p := fmt.Sprintf("/proc/%d/timens_offsets", unix.Gettid())
+			if err := os.WriteFile(p, []byte(off), 0); err != nil {
+				errc <- fmt.Errorf("clock offsets: %w", err)
+				return
+			}
+		}
+		errc <- nil
+		for r := range s.spawns {
+			sys := &syscall.SysProcAttr{Setpgid: true}
+			if r.tty {
+				sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			}
+			s.mu.Lock()
+			pid, err := syscall.ForkExec(r.path, r.argv, &syscall.ProcAttr{Dir: r.dir, Env: r.env, Files: r.files, Sys: sys})
+			var w chan int
+			if err == nil {
+				w = make(chan int, 1)
+				s.waiters[pid] = w
+			}
+			s.mu.Unlock()
+			r.done <- spawnRes{pid, w, err}
+		}
+	}()
+	return <-errc
 }
 
 func (s *server) serve(ln *net.UnixListener) {

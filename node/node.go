@@ -1,27 +1,31 @@
 // Package node runs the namespaced nodes of a lab.
 //
 // A node is one init process: PID 1 of a new PID namespace, holding new
-// network, UTS, IPC and mount namespaces. It prepares the node's view of the
-// system (private mounts, fresh /proc and /sys, private /tmp and /run, its own
-// /etc/hosts and /etc/hostname, bind mounts, sysctls), reports ready, and then
-// serves one unix socket: every command run in the node (topo exec, the lab's
-// exec lines) is started by the init itself, so it inherits every namespace of
-// the node without any setns from a multi-threaded Go process. Killing the
-// init ends every process of the node and, with its network namespace, every
-// interface of the node.
+// network, UTS, IPC, mount and cgroup namespaces (and, on request, a user
+// and a time namespace). It prepares the node's view of the system (private
+// mounts, fresh /proc and /sys, private /tmp and /run, its own /etc/hosts and
+// /etc/hostname, bind mounts, sysctls; or an overlay root filesystem it
+// pivots into), reports ready, and then serves one unix socket: every
+// command run in the node (topo exec, the lab's exec lines) is started by the
+// init itself, so it is born inside every namespace of the node without any
+// setns from a multi-threaded Go process. Killing the init ends every process
+// of the node and, with its network namespace, every interface of the node.
 //
 // The init is the topo binary itself, re-executed: programs that start nodes
-// must call MaybeRunInit first thing in main (and in TestMain).
+// must call MaybeRunInit first thing in main (and in TestMain). It gets
+// everything it needs from the host as open descriptors, so that it never
+// has to reach into the host's state folder (which a node with a user
+// namespace could not).
 package node
 
-// Config is everything a node's init needs. topo writes it as JSON next to
-// the node's socket before starting the init.
+import "time"
+
+// Config is everything a node's init needs.
 type Config struct {
 	// Lab and Name identify the node; Name is also its hostname.
 	Lab  string `json:"lab"`
 	Name string `json:"name"`
-	// HostsFile is copied to be the node's own /etc/hosts (one file for the
-	// whole lab, so that a large lab does not write it once per node).
+	// HostsFile is copied to be the node's own /etc/hosts.
 	HostsFile string `json:"hosts_file,omitempty"`
 	// Mounts are bind mounts, applied after the private /tmp and /run so
 	// that they may target paths inside them.
@@ -36,6 +40,16 @@ type Config struct {
 	// NoIPv6 turns IPv6 off in the node before any interface exists, so
 	// that labs which do not use it do not pay for its link-local chatter.
 	NoIPv6 bool `json:"noipv6,omitempty"`
+	// Image is a root filesystem folder: the node gets an overlay of it
+	// (its writes go to a layer of its own, removed with the node) and
+	// pivots into it. Empty: the node sees the host's files.
+	Image string `json:"image,omitempty"`
+	// UserNS gives the node a user namespace in which its root is the
+	// unprivileged host uid and gid UserNSBase (and the 65535 after it).
+	UserNS bool `json:"userns,omitempty"`
+	// ClockOffset moves the node's monotonic and boot-time clocks forward
+	// (a node that has been up for 30 days), through a time namespace.
+	ClockOffset time.Duration `json:"clock_offset,omitempty"`
 }
 
 // Mount is a bind mount from the host into a node.
@@ -50,3 +64,10 @@ type Sysctl struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
 }
+
+// UserNSBase and UserNSSize are the host uid and gid range that the root
+// of a node with a user namespace maps to (as rootless containers use).
+const (
+	UserNSBase = 1_000_000_000
+	UserNSSize = 65536
+)

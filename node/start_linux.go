@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -17,47 +18,163 @@ import (
 // startTimeout bounds how long an init may take to report ready.
 const startTimeout = 30 * time.Second
 
+// The descriptors an init is started with.
+const (
+	fdReady    = 3 // the init writes "ok" or an error, then closes it
+	fdConfig   = 4 // the Config, as JSON
+	fdListener = 5 // the listening socket it serves commands on
+	fdHosts    = 6 // its /etc/hosts, a detached bind mount (see openTree)
+	fdHostname = 7 // its /etc/hostname, likewise
+	fdMounts   = 8 // one detached bind mount per Mount, then, with an
+	// Image, detached bind mounts of the image and of the node's FSPath
+	// folder (holding the overlay's upper and work folders).
+)
+
+// FSPath is the folder of the node's own files when it has an image: the
+// overlay's upper (the node's writes) and work folders.
+func FSPath(dir, name string) string { return filepath.Join(dir, name+".fs") }
+
 // Start starts the init of a node whose files live in dir (the lab's node
 // folder, which must exist), waits until it reports ready and returns it.
 // Run from the host's namespaces. The init outlives the caller; on error
 // nothing of the node is left running, though its files in dir remain.
 func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return Proc{}, err
-	}
-	if err := os.WriteFile(ConfigPath(dir, cfg.Name), b, 0o600); err != nil {
-		return Proc{}, fmt.Errorf("write node config: %w", err)
-	}
-	logf, err := os.OpenFile(LogPath(dir, cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return Proc{}, fmt.Errorf("open node log: %w", err)
-	}
-	defer logf.Close()
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	add := func(f *os.File) { files = append(files, f) }
+
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return Proc{}, err
 	}
 	defer rd.Close()
+	add(wr)
 
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return Proc{}, err
+	}
+	if err := writeOwned(ConfigPath(dir, cfg.Name), b, -1); err != nil {
+		return Proc{}, fmt.Errorf("write node config: %w", err)
+	}
+	f, err := os.Open(ConfigPath(dir, cfg.Name))
+	if err != nil {
+		return Proc{}, err
+	}
+	add(f)
+
+	ln, err := listenSeqpacket(SockPath(dir, cfg.Name))
+	if err != nil {
+		return Proc{}, fmt.Errorf("listen: %w", err)
+	}
+	lf, err := ln.File()
+	ln.Close()
+	if err != nil {
+		return Proc{}, err
+	}
+	add(lf)
+
+	// A node with a user namespace owns its files as its mapped root.
+	owner := -1
+	if cfg.UserNS {
+		owner = UserNSBase
+	}
+	hosts := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	if cfg.HostsFile != "" {
+		if hosts, err = os.ReadFile(cfg.HostsFile); err != nil {
+			return Proc{}, fmt.Errorf("read hosts: %w", err)
+		}
+	}
+	for _, c := range []struct {
+		path    string
+		content []byte
+	}{
+		{filepath.Join(dir, cfg.Name+".hosts"), hosts},
+		{filepath.Join(dir, cfg.Name+".hostname"), []byte(cfg.Name + "\n")},
+	} {
+		if err := writeOwned(c.path, c.content, owner); err != nil {
+			return Proc{}, err
+		}
+		f, err := openTree(c.path)
+		if err != nil {
+			return Proc{}, err
+		}
+		add(f)
+	}
+	for _, m := range cfg.Mounts {
+		f, err := openTree(m.Src)
+		if err != nil {
+			return Proc{}, fmt.Errorf("mount %s: %w", m.Src, err)
+		}
+		add(f)
+	}
+	if cfg.Image != "" {
+		fsDir := FSPath(dir, cfg.Name)
+		img, err := openTree(cfg.Image)
+		if err != nil {
+			return Proc{}, fmt.Errorf("image: %w", err)
+		}
+		add(img)
+		for _, sub := range []string{"upper", "work"} {
+			p := filepath.Join(fsDir, sub)
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return Proc{}, err
+			}
+			if owner >= 0 {
+				if err := os.Chown(p, owner, owner); err != nil {
+					return Proc{}, err
+				}
+			}
+		}
+		f, err := openTree(fsDir)
+		if err != nil {
+			return Proc{}, err
+		}
+		add(f)
+	}
+
+	logf, err := os.OpenFile(LogPath(dir, cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return Proc{}, fmt.Errorf("open node log: %w", err)
+	}
+	defer logf.Close()
+
+	sys := &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+			unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP,
+		// Its own session: no terminal, and no signal for topo's
+		// process group (Ctrl-C) reaches it.
+		Setsid: true,
+	}
+	if cfg.UserNS {
+		sys.Cloneflags |= unix.CLONE_NEWUSER
+		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: UserNSBase, Size: UserNSSize}}
+		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: UserNSBase, Size: UserNSSize}}
+		sys.GidMappingsEnableSetgroups = true
+		// Become the namespace's root: host root's own ids are not mapped
+		// in it, and would leave the init without any capability there.
+		sys.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"topo", initArg, dir, cfg.Name},
-		Env:        []string{"PATH=" + defaultPath},
-		Dir:        "/",
-		Stdout:     logf,
-		Stderr:     logf,
-		ExtraFiles: []*os.File{wr},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-				unix.CLONE_NEWPID | unix.CLONE_NEWNS,
-			// Its own session: no terminal, and no signal for topo's
-			// process group (Ctrl-C) reaches it.
-			Setsid: true,
-		},
+		Path:        "/proc/self/exe",
+		Args:        []string{"topo", initArg, dir, cfg.Name},
+		Env:         []string{"PATH=" + defaultPath},
+		Dir:         "/",
+		Stdout:      logf,
+		Stderr:      logf,
+		ExtraFiles:  files,
+		SysProcAttr: sys,
 	}
 	err = cmd.Start()
+	// The init has its copies; ours are closed by the deferred loop.
 	wr.Close()
+	files[0] = nil
 	if err != nil {
 		return Proc{}, fmt.Errorf("start init: %w", err)
 	}
@@ -66,7 +183,6 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 	_ = cmd.Process.Release()
 	p := Proc{PID: pid, Start: st}
 
-	// The init writes "ok" and closes the pipe once ready, or an error.
 	type result struct {
 		msg string
 		err error
@@ -104,6 +220,30 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		return Proc{}, fail
 	}
 	return p, nil
+}
+
+// writeOwned writes content to path, owned by uid and gid owner unless it
+// is negative.
+func writeOwned(path string, content []byte, owner int) error {
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		return err
+	}
+	if owner >= 0 {
+		return os.Chown(path, owner, owner)
+	}
+	return nil
+}
+
+// openTree makes a detached bind mount of p (with everything mounted below
+// it): the init attaches it with move_mount. A plain descriptor would not
+// do: bind mount sources must lie in the caller's mount namespace, and the
+// init's is a copy, made after the descriptor.
+func openTree(p string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, &os.PathError{Op: "open_tree", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
