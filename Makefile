@@ -4,7 +4,7 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin/topo
 PKGS    := ./...
 
-.PHONY: build test unit bench demo deps fmt vet clean
+.PHONY: build test unit bench demo deps fmt vet clean rootfs
 
 build:
 	$(GO) build -o $(BIN) ./cmd/topo
@@ -37,5 +37,9 @@ demo: deps build
 	./$(BIN) status
 	./$(BIN) down quickstart
 
+# A BusyBox root filesystem for image nodes (examples/image.dot).
+rootfs:
+	./scripts/rootfs.sh build/rootfs
+
 clean:
-	rm -rf bin
+	rm -rf bin build

@@ -123,6 +123,9 @@ func Up(ctx context.Context, lab *Lab, opt Options) (err error) {
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(HostsFile(lab)), 0o644); err != nil {
 		return fmt.Errorf("write hosts: %w", err)
 	}
+	if err := u.prepareImages(); err != nil {
+		return err
+	}
 	if err := u.startNodes(ctx); err != nil {
 		return err
 	}
@@ -159,6 +162,31 @@ type upper struct {
 	procs []node.Proc // by node position; zero until started
 	nss   []*link.NS
 	index map[string]int // node name -> position
+	// images maps an image tarball to the folder it was unpacked in.
+	images map[string]string
+}
+
+// prepareImages unpacks each image tarball of the lab once, into the lab's
+// state folder, for all the nodes that use it.
+func (u *upper) prepareImages() error {
+	u.images = map[string]string{}
+	for _, n := range u.lab.Nodes {
+		if n.Image == "" || !node.IsTarball(n.Image) {
+			continue
+		}
+		if _, ok := u.images[n.Image]; ok {
+			continue
+		}
+		dir := filepath.Join(u.dir, "images", fmt.Sprint(len(u.images)))
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return err
+		}
+		if err := node.ExtractImage(n.Image, dir); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		u.images[n.Image] = dir
+	}
+	return nil
 }
 
 func (u *upper) progress(stage string, done, total int) {
@@ -177,6 +205,11 @@ func (u *upper) startNodes(ctx context.Context) error {
 			Lab: u.lab.Name, Name: n.Name, HostsFile: hosts, Env: n.Env,
 			Forward: n.Kind == KindRouter,
 			NoIPv6:  !v6 || n.Kind == KindBridge,
+			Image:   n.Image,
+			UserNS:  n.UserNS,
+		}
+		if dir, ok := u.images[n.Image]; ok {
+			cfg.Image = dir
 		}
 		for _, m := range n.Mounts {
 			cfg.Mounts = append(cfg.Mounts, node.Mount{Src: m.Src, Dst: m.Dst, ReadOnly: m.ReadOnly})
