@@ -1,5 +1,11 @@
 // Command topo is a network topology emulator: it turns a Graphviz DOT file
 // into namespaced nodes wired by veth pairs and bridges.
+
+// topo runs briefly (exec, status) or idles (node inits): neither gains from
+// the runtime reading cgroup limits at every start and watching them after.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
