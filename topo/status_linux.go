@@ -2,6 +2,8 @@ package topo
 
 import (
 	"context"
+	"errors"
+	"syscall"
 	"fmt"
 	"os"
 	"sort"
@@ -95,20 +97,35 @@ func List(opt Options) ([]Summary, error) {
 
 // Target is a node of a running lab, found by name.
 type Target struct {
-	State *State
-	Node  *Node
-	Proc  node.Proc
+	Lab, Node string
+	root      string
 }
 
 // Sock is the socket of the node's init.
-func (t *Target) Sock() string { return node.SockPath(t.State.NodeDir(), t.Node.Name) }
+func (t *Target) Sock() string { return node.SockPath(nodeDir(t.root, t.Lab), t.Node) }
 
 // Log is the node's log file.
-func (t *Target) Log() string { return node.LogPath(t.State.NodeDir(), t.Node.Name) }
+func (t *Target) Log() string { return node.LogPath(nodeDir(t.root, t.Lab), t.Node) }
+
+// Proc reads the lab's state for the node's init.
+func (t *Target) Proc() (node.Proc, error) {
+	st, err := ReadState(t.root, t.Lab)
+	if err != nil {
+		return node.Proc{}, err
+	}
+	p, ok := st.Nodes[t.Node]
+	if !ok {
+		return node.Proc{}, fmt.Errorf("node %s of lab %s is not running (topo status %s)", t.Node, t.Lab, t.Lab)
+	}
+	return p, nil
+}
 
 // FindNode resolves a node argument: "node" when one lab runs (or lab is
-// given), else "lab/node".
+// given), else "lab/node". It reads no more than it must (exec is a hot
+// path): the node's socket existing is enough; the lab's state is read only
+// to explain a failure.
 func FindNode(arg, lab string, opt Options) (*Target, error) {
+	root := opt.root()
 	name := arg
 	if l, n, ok := strings.Cut(arg, "/"); ok {
 		if lab != "" && lab != l {
@@ -117,7 +134,7 @@ func FindNode(arg, lab string, opt Options) (*Target, error) {
 		lab, name = l, n
 	}
 	if lab == "" {
-		labs, err := Labs(opt.root())
+		labs, err := Labs(root)
 		if err != nil {
 			return nil, err
 		}
@@ -130,12 +147,17 @@ func FindNode(arg, lab string, opt Options) (*Target, error) {
 			return nil, fmt.Errorf("several labs are running (%s): write LAB/%s or --lab LAB", strings.Join(labs, ", "), name)
 		}
 	}
-	st, err := ReadState(opt.root(), lab)
+	t := &Target{Lab: lab, Node: name, root: root}
+	if validName(name, maxNameLen) {
+		if _, err := os.Stat(t.Sock()); err == nil {
+			return t, nil
+		}
+	}
+	st, err := ReadState(root, lab)
 	if err != nil {
 		return nil, err
 	}
-	n := st.Lab.Node(name)
-	if n == nil {
+	if st.Lab.Node(name) == nil {
 		var names []string
 		for _, n := range st.Lab.Nodes {
 			names = append(names, n.Name)
@@ -143,17 +165,18 @@ func FindNode(arg, lab string, opt Options) (*Target, error) {
 		sort.Strings(names)
 		return nil, fmt.Errorf("lab %s has no node %q (nodes: %s)", lab, name, strings.Join(names, ", "))
 	}
-	p, ok := st.Nodes[name]
-	if !ok || !p.Alive() {
-		return nil, fmt.Errorf("node %s of lab %s is not running (topo status %s)", name, lab, lab)
-	}
-	return &Target{State: st, Node: n, Proc: p}, nil
+	return nil, fmt.Errorf("node %s of lab %s is not running (topo status %s)", name, lab, lab)
 }
+
 
 // Exec runs a command in a node and returns its exit status.
 func Exec(t *Target, c node.Cmd) (int, error) {
 	if c.Dir == "" {
 		c.Dir, _ = os.Getwd()
 	}
-	return node.Run(t.Sock(), c)
+	code, err := node.Run(t.Sock(), c)
+	if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+		return code, fmt.Errorf("node %s of lab %s is not running (topo status %s)", t.Node, t.Lab, t.Lab)
+	}
+	return code, err
 }

@@ -48,7 +48,7 @@ func runIn(t *topo.Target, c node.Cmd) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
-	c.Env = append(os.Environ(), "TOPO_LAB="+t.State.Lab.Name, "TOPO_NODE="+t.Node.Name)
+	c.Env = append(os.Environ(), "TOPO_LAB="+t.Lab, "TOPO_NODE="+t.Node)
 	c.Stdin, c.Stdout, c.Stderr, c.Signals = os.Stdin, os.Stdout, os.Stderr, sigs
 	if c.TTY && !isTerminal(os.Stdin) {
 		return usageError("a terminal (-t, shell) needs topo's stdin to be one")

@@ -21,6 +21,10 @@ func newLogs() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			p, err := t.Proc()
+			if err != nil {
+				return err
+			}
 			f, err := os.Open(t.Log())
 			if err != nil {
 				return err
@@ -30,7 +34,7 @@ func newLogs() *cobra.Command {
 				if _, err := io.Copy(os.Stdout, f); err != nil {
 					return err
 				}
-				if !follow || !t.Proc.Alive() {
+				if !follow || !p.Alive() {
 					return nil
 				}
 				select {

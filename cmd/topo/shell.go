@@ -24,10 +24,9 @@ program running in the node, and the shell's exit status is topo's.`,
 			if err != nil {
 				return err
 			}
-			name := t.State.Lab.Name
 			return runIn(t, node.Cmd{
 				Argv:  []string{"/bin/sh", "-c", loginShell},
-				Extra: []string{"debian_chroot=" + name, "PS1=(" + name + ")" + t.Node.Name + "# "},
+				Extra: []string{"debian_chroot=" + t.Lab, "PS1=(" + t.Lab + ")" + t.Node + "# "},
 				Dir:   "/root",
 				TTY:   true,
 			})
