@@ -157,3 +157,57 @@ func Kill(ctx context.Context, procs []Proc) error {
 
 // waitTick is how often loops that wait on the kernel look again.
 const waitTick = 5 * time.Millisecond
+
+// Init is a node init found running, with where it belongs.
+type Init struct {
+	Proc
+	// Dir is the lab's node folder it was started for, Name its node.
+	Dir, Name string
+}
+
+// FindAllInits lists every running node init on the machine, of any lab,
+// whatever the state folders say. A process counts only if its command
+// line is an init's and it is PID 1 of its own PID namespace, so that a
+// process that merely looks like one is left alone.
+func FindAllInits() ([]Init, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []Init
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(args) != 4 || args[0] != "topo" || args[1] != initArg || !isNSInit(pid) {
+			continue
+		}
+		st, err := StartTime(pid)
+		if err != nil {
+			continue
+		}
+		out = append(out, Init{Proc: Proc{PID: pid, Start: st}, Dir: args[2], Name: args[3]})
+	}
+	return out, nil
+}
+
+// isNSInit reports whether pid is PID 1 of a PID namespace of its own.
+func isNSInit(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
+			f := strings.Fields(v)
+			return len(f) >= 2 && f[len(f)-1] == "1"
+		}
+	}
+	return false
+}

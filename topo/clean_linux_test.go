@@ -1,0 +1,70 @@
+package topo
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/topo-lab/topo/internal/testutil"
+	"github.com/topo-lab/topo/node"
+)
+
+const lookalikeEnv = "TOPO_TEST_LOOKALIKE"
+
+func TestCleanWithoutState(t *testing.T) {
+	testutil.RequireRoot(t)
+	// A process whose command line is an init's, but that is not PID 1 of
+	// a namespace: clean must leave it alone.
+	self, _ := os.Executable()
+	root := t.TempDir()
+	fake := &exec.Cmd{Path: self, Args: []string{"topo", "__init", filepath.Join(root, "ghost", "nodes"), "n1"},
+		Env: append(os.Environ(), lookalikeEnv+"=1")}
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Process.Kill(); fake.Wait() })
+	testutil.CheckLeftovers(t)
+
+	lab, err := Load("../examples/lan.dot", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Root: root}
+	if err := Up(context.Background(), lab, opt); err != nil {
+		t.Fatal(err)
+	}
+	// Another lab under another root: not a leftover.
+	other := Options{Root: t.TempDir()}
+	if err := Up(context.Background(), lab, other); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Down(context.Background(), lab.Name, other) })
+
+	// The state folder goes away (as if /run were wiped).
+	if err := os.RemoveAll(labDir(root, lab.Name)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Clean(context.Background(), "", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Inits != len(lab.Nodes) || len(rep.Labs) != 1 || rep.Labs[0] != lab.Name {
+		t.Errorf("clean report %+v, want %d inits of lab %s", rep, len(lab.Nodes), lab.Name)
+	}
+	if err := syscall.Kill(fake.Process.Pid, 0); err != nil {
+		t.Errorf("clean killed a process that only looks like an init: %v", err)
+	}
+	if ps, _ := node.FindInits(nodeDir(other.Root, lab.Name)); len(ps) != len(lab.Nodes) {
+		t.Errorf("the other root's lab lost inits: %d left", len(ps))
+	}
+	// Clean under the other root, by name, with its state: gone too.
+	if _, err := Clean(context.Background(), lab.Name, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(labDir(other.Root, lab.Name)); err == nil {
+		t.Error("clean --lab left the state folder")
+	}
+}
