@@ -207,6 +207,9 @@ func (u *upper) startNodes(ctx context.Context) error {
 			NoIPv6:  !v6 || n.Kind == KindBridge,
 			Image:   n.Image,
 			UserNS:  n.UserNS,
+			// A time namespace only where asked: its spawner thread
+			// is what every command of the node is forked from.
+			ClockOffset: n.ClockOffset,
 		}
 		if dir, ok := u.images[n.Image]; ok {
 			cfg.Image = dir

@@ -56,6 +56,8 @@ type Node struct {
 	// Image is an absolute path to a root filesystem folder or tarball.
 	Image  string `json:"image,omitempty"`
 	UserNS bool   `json:"userns,omitempty"`
+	// ClockOffset moves the node's monotonic and boot-time clocks forward.
+	ClockOffset time.Duration `json:"clockoffset,omitempty"`
 	// Env holds KEY=VALUE pairs for exec lines and topo exec.
 	Env     []string `json:"env,omitempty"`
 	Sysctls []Sysctl `json:"sysctls,omitempty"`
@@ -109,10 +111,21 @@ type Impair struct {
 	Loss float64 `json:"loss,omitempty"`
 	// Rate is in bits per second; 0 is unlimited.
 	Rate uint64 `json:"rate,omitempty"`
+	// Duplicate, Corrupt and Reorder are percentages, 0 to 100, like
+	// Loss. Reorder sends that share of packets without the delay, so it
+	// needs a Delay.
+	Duplicate float64 `json:"duplicate,omitempty"`
+	Corrupt   float64 `json:"corrupt,omitempty"`
+	Reorder   float64 `json:"reorder,omitempty"`
+	// Limit is the queue length in full-size packets: the rate shaper's
+	// queue when Rate is set, else netem's; 0 picks a default.
+	Limit int `json:"limit,omitempty"`
 }
 
 // NeedsNetem reports whether the impairment needs the sch_netem qdisc.
-func (i Impair) NeedsNetem() bool { return i.Delay > 0 || i.Jitter > 0 || i.Loss > 0 }
+func (i Impair) NeedsNetem() bool {
+	return i.Delay > 0 || i.Jitter > 0 || i.Loss > 0 || i.Duplicate > 0 || i.Corrupt > 0 || i.Reorder > 0
+}
 
 // IsZero reports whether the link is unimpaired.
 func (i Impair) IsZero() bool { return i == Impair{} }

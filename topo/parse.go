@@ -61,6 +61,7 @@ var Attributes = []AttrSpec{
 	{"mounts", ScopeNode, `"data:/srv:ro"`, "comma-separated src:dst[:ro] bind mounts; src relative to the DOT file's folder and never outside it unless absolute"},
 	{"image", ScopeNode, `"rootfs/alpine"`, "root filesystem folder or tarball for the node, relative to the DOT file's folder"},
 	{"userns", ScopeNode, "true", "run the node in a user namespace whose root is an unprivileged host uid"},
+	{"clockoffset", ScopeNode, `"30d"`, "moves the node's monotonic and boot-time clocks forward (a time namespace): 30d, 12h, 90m"},
 	{"env", ScopeNode, `"MODE=test, PORT=8080"`, "comma-separated KEY=VALUE for exec lines and topo exec"},
 	{"sysctl", ScopeNode, `"net.ipv4.tcp_ecn=1"`, "comma-separated key=value kernel parameters set inside the node (net/ipv4/... is accepted too)"},
 	{"tailport", ScopeEdge, "eth0", "interface name at the tail end (same as writing tail:eth0)"},

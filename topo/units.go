@@ -119,3 +119,26 @@ func ParseLoss(s string) (float64, error) {
 	}
 	return v, nil
 }
+
+// parseOffset reads a clock offset: a Go duration ("12h", "90m") or whole
+// days ("30d"), positive, at most 100 years.
+func parseOffset(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("write whole days (30d) or a duration (12h, 90m)")
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("write whole days (30d) or a duration (12h, 90m)")
+		}
+	}
+	if d < time.Second || d > 100*365*24*time.Hour {
+		return 0, fmt.Errorf("the offset must be between 1s and 100 years")
+	}
+	return d, nil
+}

@@ -338,6 +338,13 @@ func (r *resolver) nodes() {
 		if v, ok := a["image"]; ok {
 			n.Image = r.image(v, r.attrLine(rn, "image"), where)
 		}
+		if v, ok := a["clockoffset"]; ok {
+			d, err := parseOffset(v)
+			if err != nil {
+				r.p.add(r.attrLine(rn, "clockoffset"), where, "clockoffset %q: %v", v, err)
+			}
+			n.ClockOffset = d
+		}
 		if v, ok := a["mounts"]; ok {
 			n.Mounts = r.mounts(v, r.attrLine(rn, "mounts"), where)
 		}
