@@ -3,11 +3,11 @@ package topo
 import (
 	"context"
 	"errors"
-	"syscall"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/topo-lab/topo/link"
 	"github.com/topo-lab/topo/node"
@@ -167,7 +167,6 @@ func FindNode(arg, lab string, opt Options) (*Target, error) {
 	}
 	return nil, fmt.Errorf("node %s of lab %s is not running (topo status %s)", name, lab, lab)
 }
-
 
 // Exec runs a command in a node and returns its exit status.
 func Exec(t *Target, c node.Cmd) (int, error) {
