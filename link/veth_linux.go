@@ -116,7 +116,11 @@ func (n *NS) AddAddrs(index int, addrs []netip.Prefix) error {
 // returns its index. STP stays off (the kernel's default), so ports forward
 // as soon as they are up.
 func (n *NS) AddBridge(name string, index, mtu int) (int, error) {
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index, MTU: mtu, Flags: net.FlagUp}}
+	// No multicast snooping: a lab's bridge forwards multicast like a
+	// plain switch, so routing protocols and neighbour discovery never
+	// depend on whether a membership report got through.
+	snoop := false
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index, MTU: mtu, Flags: net.FlagUp}, MulticastSnooping: &snoop}
 	if err := n.h.LinkAdd(br); err != nil {
 		return 0, fmt.Errorf("create bridge %s: %w", name, err)
 	}

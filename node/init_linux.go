@@ -108,6 +108,13 @@ func applySysctls(cfg *Config) error {
 		all = append(all,
 			Sysctl{"net.ipv6.conf.all.disable_ipv6", "1"},
 			Sysctl{"net.ipv6.conf.default.disable_ipv6", "1"})
+	} else {
+		// A lab's addresses are unique by construction: duplicate
+		// address detection only delays them (link-local ones too). A
+		// node's own sysctl attribute can turn it back on.
+		all = append(all,
+			Sysctl{"net.ipv6.conf.all.accept_dad", "0"},
+			Sysctl{"net.ipv6.conf.default.accept_dad", "0"})
 	}
 	if cfg.Forward {
 		all = append(all, Sysctl{"net.ipv4.ip_forward", "1"})

@@ -324,3 +324,87 @@ func runSharedNSHelper() int {
 }
 
 var _ = netip.Prefix{}
+
+// TestCampus brings up a lab that uses most of the schema and checks that
+// every host reaches every other host, and the node attributes took.
+func TestCampus(t *testing.T) {
+	testutil.RequireRoot(t)
+	requirePing(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Load("testdata/labs/campus/campus.dot", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Up(context.Background(), lab, Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Down(context.Background(), lab.Name, Options{Root: root}); err != nil {
+			t.Error(err)
+		}
+	})
+	var hosts []*Node
+	for _, n := range lab.Nodes {
+		if n.Kind == KindHost {
+			hosts = append(hosts, n)
+		}
+	}
+	for _, from := range hosts {
+		for _, to := range hosts {
+			if from == to {
+				continue
+			}
+			for _, a := range to.Ifaces[0].Addrs {
+				if !nodeHasFamily(from, a.Addr().Is6()) {
+					continue
+				}
+				if out, code := sh(t, root, lab.Name, from.Name, "ping", "-c", "1", "-W", "2", a.Addr().String()); code != 0 {
+					t.Errorf("%s -> %s (%s): %d\n%s", from.Name, to.Name, a, code, out)
+				}
+			}
+		}
+	}
+	// Names resolve through each node's /etc/hosts.
+	if out, code := sh(t, root, lab.Name, "b2", "ping", "-c", "1", "-W", "2", "a1"); code != 0 {
+		t.Errorf("b2 -> a1 by name: %s", out)
+	}
+	if out, _ := sh(t, root, lab.Name, "a2", "cat", "/run/conf/app.conf"); out != "campus-config\n" {
+		t.Errorf("mount: %q", out)
+	}
+	if _, code := sh(t, root, lab.Name, "a2", "touch", "/run/conf/x"); code == 0 {
+		t.Error("read-only mount is writable")
+	}
+	if out, _ := sh(t, root, lab.Name, "a3", "cat", "/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts"); out != "0\n" {
+		t.Errorf("sysctl: %q", out)
+	}
+	if out, _ := sh(t, root, lab.Name, "r1", "cat", "/sys/class/net/wan/mtu"); out != "1400\n" {
+		t.Errorf("mtu: %q", out)
+	}
+	// Exec lines ran in order, with the node's env, output in the log.
+	tg, err := FindNode("a1", lab.Name, Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := sh(t, root, lab.Name, "a1", "cat", "/tmp/started")
+		b, _ := os.ReadFile(tg.Log())
+		if out == "started-client\n" && strings.Contains(string(b), "second\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exec lines: file %q, log:\n%s", out, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func nodeHasFamily(n *Node, v6 bool) bool {
+	for _, i := range n.Ifaces {
+		if hasFamily(i, !v6) {
+			return true
+		}
+	}
+	return false
+}
