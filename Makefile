@@ -27,8 +27,14 @@ fmt:
 vet:
 	$(GO) vet $(PKGS)
 
+# Go benchmarks, then lab sizes side by side with ip -batch and Mininet
+# (installed by deps when missing). Figures are ratios measured in one run.
 bench: build
+	TOPO_DEPS_BENCH=1 ./scripts/deps.sh
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+	$(GO) run ./bench/scale -topo $(BIN) -sizes $(SIZES)
+
+SIZES ?= 10,100,500,1000
 
 # Brings up the quickstart lab, shows it working, and takes it down.
 demo: deps build

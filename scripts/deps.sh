@@ -14,6 +14,12 @@ have iperf3   || need="$need iperf3"
 have dot      || need="$need graphviz"
 have vtysh    || need="$need frr"
 [ -e /usr/include/pcap/pcap.h ] || need="$need libpcap-dev"
+[ -e /bin/busybox ]  || need="$need busybox-static"
+# Benchmark baselines (make bench): Mininet with Linux-bridge switches.
+if [ "${TOPO_DEPS_BENCH:-}" = 1 ]; then
+	/usr/bin/python3 -c 'import mininet.net' 2>/dev/null || need="$need mininet"
+	have brctl || need="$need bridge-utils"
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing:$need; run as root (sudo) to install them" >&2

@@ -32,6 +32,9 @@ func newProgress(f *os.File) *progressLine {
 }
 
 func (p *progressLine) update(pr topo.Progress) {
+	if os.Getenv("TOPO_TRACE") != "" && (pr.Done == 0 || pr.Done == pr.Total) {
+		fmt.Fprintf(os.Stderr, "%s %s %d/%d\n", time.Now().Format("15:04:05.000"), pr.Stage, pr.Done, pr.Total)
+	}
 	if !p.on {
 		return
 	}
