@@ -24,7 +24,8 @@ problem (exit status 2). Ctrl-C, or a failure midway, removes what was made.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			lab, err := topo.Load(args[0], name)
 			if err != nil {
-				return err
+				// Unreadable or invalid, the topology is bad input.
+				return &exitError{code: exitInvalid, err: err}
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
