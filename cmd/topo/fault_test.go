@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/topo-lab/topo/internal/testutil"
+)
+
+// initsUnder counts running node inits whose state lies under root.
+func initsUnder(root string) int {
+	ents, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), "\x00__init\x00"+root+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+func writeStar(t *testing.T, name string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph %s { sw [kind=bridge]\n", name)
+	for i := range n {
+		fmt.Fprintf(&b, " h%d -- sw\n", i)
+	}
+	b.WriteString("}\n")
+	p := filepath.Join(t.TempDir(), name+".dot")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestKilledUpIsFinishedByDown kills topo up of a 200-node lab with
+// SIGKILL at random moments; each time, topo down must leave nothing and a
+// fresh up must succeed.
+func TestKilledUpIsFinishedByDown(t *testing.T) {
+	testutil.RequireRoot(t)
+	if testing.Short() {
+		t.Skip("long: 10 interrupted ups of a 200-node lab")
+	}
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	dot := writeStar(t, "killed", 200)
+	env := append(os.Environ(), "TOPO_STATE_DIR="+root)
+
+	// How long a whole up takes here, to spread the kills over it.
+	start := time.Now()
+	if _, errs, code := topoCmd(t, root, "", "up", dot); code != 0 {
+		t.Fatalf("up: %s", errs)
+	}
+	full := time.Since(start)
+	if _, errs, code := topoCmd(t, root, "", "down", "killed"); code != 0 {
+		t.Fatalf("down: %s", errs)
+	}
+	rng := rand.New(rand.NewSource(1))
+	for i := range 10 {
+		at := time.Duration(rng.Int63n(int64(full)))
+		c := exec.Command(bin, "up", dot)
+		c.Env = env
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(at)
+		_ = c.Process.Signal(syscall.SIGKILL)
+		_ = c.Wait()
+		if _, err := os.Stat(filepath.Join(root, "killed")); err == nil {
+			if out, errs, code := topoCmd(t, root, "", "down", "killed"); code != 0 {
+				t.Fatalf("kill %d at %v: down: %d %s%s", i, at, code, out, errs)
+			}
+		}
+		if n := initsUnder(root); n != 0 {
+			t.Fatalf("kill %d at %v: %d inits left after down", i, at, n)
+		}
+		if ents, _ := os.ReadDir(root); len(ents) != 0 {
+			t.Fatalf("kill %d at %v: state left: %v", i, at, ents)
+		}
+	}
+	if _, errs, code := topoCmd(t, root, "", "up", dot); code != 0 {
+		t.Fatalf("fresh up after the kills: %s", errs)
+	}
+	if _, errs, code := topoCmd(t, root, "", "down", "killed"); code != 0 {
+		t.Fatalf("down: %s", errs)
+	}
+}
+
+func TestConcurrentUpsOfOneLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	dot := writeStar(t, "race", 20)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	errs := make([]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i], codes[i] = topoCmd(t, root, "", "up", dot)
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() { topoCmd(t, root, "", "down", "race") })
+	wins, loses := 0, 0
+	for i := range 2 {
+		switch {
+		case codes[i] == 0:
+			wins++
+		case codes[i] == 1 && strings.Contains(errs[i], "already"):
+			loses++
+		default:
+			t.Errorf("up %d: exit %d: %s", i, codes[i], errs[i])
+		}
+	}
+	if wins != 1 || loses != 1 {
+		t.Fatalf("%d won, %d refused; want one each", wins, loses)
+	}
+	if n := initsUnder(root); n != 21 {
+		t.Errorf("%d inits running, want the winner's 21", n)
+	}
+}
+
+func TestKilledNodeInit(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
+		t.Fatal(errs)
+	}
+	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	b, _ := os.ReadFile(filepath.Join(root, "quickstart", "lab.json"))
+	var st struct {
+		Nodes map[string]struct{ PID int }
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.Nodes["h2"].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	out, _, _ := topoCmd(t, root, "", "status", "-o", "json")
+	var s struct {
+		Nodes []struct {
+			Name  string
+			Alive bool
+		}
+	}
+	json.Unmarshal([]byte(out), &s)
+	for _, n := range s.Nodes {
+		if n.Alive == (n.Name == "h2") {
+			t.Errorf("status: node %s alive=%v", n.Name, n.Alive)
+		}
+	}
+	if _, _, code := topoCmd(t, root, "", "exec", "h1", "--", "ping", "-c", "1", "-W", "1", "10.0.1.1"); code != 0 {
+		t.Error("h1 cannot reach r1 after h2 died")
+	}
+	if _, errs, code := topoCmd(t, root, "", "exec", "h2", "--", "true"); code == 0 || !strings.Contains(errs, "not running") {
+		t.Errorf("exec on a dead node: %d %q", code, errs)
+	}
+	if _, errs, code := topoCmd(t, root, "", "down", "quickstart"); code != 0 {
+		t.Fatal(errs)
+	}
+	if n := initsUnder(root); n != 0 {
+		t.Errorf("%d inits left", n)
+	}
+}
