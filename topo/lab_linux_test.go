@@ -408,3 +408,38 @@ func nodeHasFamily(n *Node, v6 bool) bool {
 	}
 	return false
 }
+
+// TestIsolation checks what a node cannot see of the host and of other
+// nodes, and that the lab's state is root's alone.
+func TestIsolation(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab := upLab(t, "quickstart.dot", "", root)
+	// Processes: the node's init and the command itself.
+	out, _ := sh(t, root, lab.Name, "h1", "sh", "-c", "ls -d /proc/[0-9]*")
+	if n := len(strings.Fields(out)); n > 3 {
+		t.Errorf("h1 sees %d processes: %s", n, out)
+	}
+	// Interfaces: its own only.
+	if out, _ := sh(t, root, lab.Name, "h1", "ls", "/sys/class/net"); out != "eth0\nlo\n" {
+		t.Errorf("h1's interfaces: %q", out)
+	}
+	// The host's /run (and so every lab's state) is not visible.
+	if _, code := sh(t, root, lab.Name, "h1", "test", "-e", root); code == 0 && strings.HasPrefix(root, "/tmp") {
+		t.Errorf("h1 sees the host's /tmp (%s)", root)
+	}
+	if out, _ := sh(t, root, lab.Name, "h1", "ls", "-A", "/run"); out != "" {
+		t.Errorf("h1's /run is not empty: %q", out)
+	}
+	// State folders are root's, mode 0700.
+	for _, d := range []string{root, labDir(root, lab.Name), nodeDir(root, lab.Name)} {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != root && st.Mode().Perm() != 0o700 {
+			t.Errorf("%s has mode %v, want 0700", d, st.Mode().Perm())
+		}
+	}
+}
