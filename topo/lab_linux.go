@@ -281,9 +281,20 @@ func (u *upper) addLinks(ctx context.Context) error {
 }
 
 func (u *upper) addRoutes(ctx context.Context) error {
+	down := map[Endpoint]bool{}
+	for _, l := range u.lab.Links {
+		if l.Down {
+			down[l.A], down[l.B] = true, true
+		}
+	}
 	return u.parallel(ctx, "routes", len(u.lab.Nodes), func(i int) error {
 		n := u.lab.Nodes[i]
 		for _, r := range n.Routes {
+			// The kernel keeps no route through a link that is down;
+			// topo link up adds it when the link comes up.
+			if throughDown(n, r, down) {
+				continue
+			}
 			lr := link.Route{Dst: r.Dst, Via: r.Via, Metric: r.Metric}
 			if r.Dev != "" {
 				for j, ifc := range n.Ifaces {
@@ -298,6 +309,25 @@ func (u *upper) addRoutes(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// throughDown reports whether route r of node n leaves through an
+// interface whose link is down.
+func throughDown(n *Node, r Route, down map[Endpoint]bool) bool {
+	for _, ifc := range n.Ifaces {
+		if !down[Endpoint{n.Name, ifc.Name}] {
+			continue
+		}
+		if r.Dev == ifc.Name {
+			return true
+		}
+		for _, a := range ifc.Addrs {
+			if r.Via.IsValid() && a.Masked().Contains(r.Via) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (u *upper) closeNS() {

@@ -16,6 +16,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	node.MaybeRunInit()
+	// Schedules re-execute the test binary as "topo link __sched DIR ID".
+	MaybeRunSchedule()
 	if os.Getenv(sharedNSHelperEnv) != "" {
 		os.Exit(runSharedNSHelper())
 	}

@@ -20,6 +20,10 @@ const DefaultStateDir = "/run/topo"
 // StateRoot returns the folder that holds one folder per running lab.
 func StateRoot() string {
 	if d := os.Getenv("TOPO_STATE_DIR"); d != "" {
+		// Absolute: node inits and schedules do not run in our folder.
+		if abs, err := filepath.Abs(d); err == nil {
+			return abs
+		}
 		return d
 	}
 	return DefaultStateDir

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,8 +29,9 @@ type Snapshot struct {
 	Inits  []string
 }
 
-// Take records the host's interfaces, mounts and topo node inits.
-func Take(t testing.TB) Snapshot {
+// Take records the host's interfaces, mounts and the topo node inits whose
+// state lies under mine ("" for all).
+func Take(t testing.TB, mine string) Snapshot {
 	t.Helper()
 	var s Snapshot
 	ifs, err := net.Interfaces()
@@ -49,19 +51,20 @@ func Take(t testing.TB) Snapshot {
 			s.Mounts = append(s.Mounts, f[4])
 		}
 	}
-	s.Inits = inits()
+	s.Inits = inits(mine)
 	slices.Sort(s.Ifaces)
 	slices.Sort(s.Mounts)
 	return s
 }
 
-// inits lists processes whose command line marks them as topo node inits.
-func inits() []string {
+// inits lists processes whose command line marks them as topo node inits
+// of a state folder under mine.
+func inits(mine string) []string {
 	ents, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range ents {
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !bytes.Contains(b, []byte("\x00__init\x00")) {
+		if err != nil || !bytes.Contains(b, []byte("\x00__init\x00"+mine)) {
 			continue
 		}
 		out = append(out, e.Name()+" "+strings.ReplaceAll(string(b), "\x00", " "))
@@ -73,15 +76,20 @@ func inits() []string {
 // CheckLeftovers registers a cleanup, run after every other cleanup of the
 // test, that fails the test when the host shows interfaces, mounts or node
 // inits it did not show when CheckLeftovers was called. Call it first.
+// Inits count when their state lies in the test's own temporary folders
+// (t.TempDir), so that packages tested side by side do not blame each
+// other; interfaces and mounts count wherever they are, since a lab makes
+// none in the host.
 func CheckLeftovers(t *testing.T) {
 	t.Helper()
-	before := Take(t)
+	mine := filepath.Dir(t.TempDir())
+	before := Take(t, mine)
 	t.Cleanup(func() {
 		// Inits are killed synchronously; give the kernel a moment for
 		// anything it tears down asynchronously.
 		var after Snapshot
 		for range 50 {
-			after = Take(t)
+			after = Take(t, mine)
 			if len(diff(after.Ifaces, before.Ifaces))+len(diff(after.Mounts, before.Mounts))+len(diff(after.Inits, before.Inits)) == 0 {
 				return
 			}
