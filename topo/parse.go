@@ -55,6 +55,7 @@ type AttrSpec struct {
 var Attributes = []AttrSpec{
 	{"subnet", ScopeGraph, `"10.0.0.0/16"`, "IPv4 pool for automatic addresses: a /30 per point-to-point link, a /24 (or larger) per bridge LAN; \"none\" turns automatic IPv4 off"},
 	{"subnet6", ScopeGraph, `"fd00::/48"`, "IPv6 pool for automatic addresses, off unless set: a /64 per link or LAN when the pool is /56 or shorter, else /126 per point-to-point link and /120 per LAN"},
+	{"checks", ScopeGraph, `"lab.checks"`, "the file of checks topo check evaluates, relative to the DOT file's folder (default: the DOT file's name with .checks instead of .dot)"},
 	{"kind", ScopeNode, "router", "host (default), router (IP forwarding on) or bridge (a Linux bridge; switch is the same)"},
 	{"exec", ScopeNode, `"iperf3 -s -D"`, "a /bin/sh -c line run once all links are up; repeat exec, or put lines on separate lines, for several"},
 	{"routes", ScopeNode, `"default via 10.0.1.1, 10.0.2.0/24 via 10.0.1.2 dev eth0 metric 10"`, "comma-separated static routes in ip route syntax: PREFIX|ADDR|default [via ADDR] [dev IFACE] [metric N]"},
