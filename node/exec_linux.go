@@ -1,18 +1,16 @@
 package node
 
 import (
-	"encoding/json"
-	"io"
-	"time"
-
 	"errors"
 	"fmt"
-	"golang.org/x/term"
+	"io"
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // Cmd is a command to run inside a node.
@@ -45,16 +43,16 @@ func Run(sock string, c Cmd) (int, error) {
 		return 1, fmt.Errorf("reach node: %w", err)
 	}
 	defer conn.Close()
-	req := request{Argv: c.Argv, Env: c.Env, Extra: c.Extra, Dir: c.Dir, TTY: c.TTY}
 	var rights []byte
+	var rows, cols uint16
 	if c.TTY {
 		if w, h, err := term.GetSize(int(c.Stdout.Fd())); err == nil {
-			req.Rows, req.Cols = uint16(h), uint16(w)
+			rows, cols = uint16(h), uint16(w)
 		}
 	} else {
 		rights = unix.UnixRights(int(c.Stdin.Fd()), int(c.Stdout.Fd()), int(c.Stderr.Fd()))
 	}
-	b, err := json.Marshal(req)
+	b, err := runRequest(c, rows, cols)
 	if err != nil {
 		return 1, err
 	}
@@ -121,8 +119,7 @@ func Run(sock string, c Cmd) (int, error) {
 				continue
 			}
 			if sig, ok := s.(syscall.Signal); ok {
-				b, _ := json.Marshal(signalMsg{Signal: int(sig)})
-				_, _ = conn.Write(b)
+				_, _ = conn.Write(signalMsg(int(sig)))
 			}
 		case r := <-replies:
 			if r.Exit == nil {
@@ -149,7 +146,7 @@ func RunScript(sock string, lines []string) error {
 		return fmt.Errorf("reach node: %w", err)
 	}
 	defer conn.Close()
-	b, err := json.Marshal(request{Script: lines})
+	b, err := scriptRequest(lines)
 	if err != nil {
 		return err
 	}
@@ -193,11 +190,17 @@ func readReplyFDs(c *net.UnixConn) (reply, []int, error) {
 		}
 	}
 	if n == 0 {
-		return reply{}, fds, fmt.Errorf("node closed the connection")
+		err = fmt.Errorf("node closed the connection")
 	}
 	var r reply
-	if err := json.Unmarshal(b[:n], &r); err != nil {
-		return reply{}, fds, fmt.Errorf("bad reply from node: %w", err)
+	if err == nil {
+		r, err = parseReply(b[:n])
+	}
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return reply{}, nil, err
 	}
 	return r, fds, nil
 }

@@ -11,11 +11,14 @@
 // setns from a multi-threaded Go process. Killing the init ends every process
 // of the node and, with its network namespace, every interface of the node.
 //
-// The init is the topo binary itself, re-executed: programs that start nodes
-// must call MaybeRunInit first thing in main (and in TestMain). It gets
-// everything it needs from the host as open descriptors, so that it never
-// has to reach into the host's state folder (which a node with a user
-// namespace could not).
+// The init is the topo binary itself, re-executed, but none of its Go: a C
+// constructor (init.c) takes over before the Go runtime starts, so that an
+// idle node is one small single-threaded process rather than a Go runtime
+// (a thousand-node lab pays for a thousand of them). Programs that start
+// nodes are therefore built with cgo, and call MaybeRunInit first thing in
+// main (and in TestMain). The init gets everything it needs from the host
+// as open descriptors, so that it never has to reach into the host's state
+// folder (which a node with a user namespace could not).
 package node
 
 import "time"

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,7 @@ const startTimeout = 30 * time.Second
 // The descriptors an init is started with.
 const (
 	fdReady    = 3 // the init writes "ok" or an error, then closes it
-	fdConfig   = 4 // the Config, as JSON
+	fdConfig   = 4 // the Config, as records (see configRecords)
 	fdListener = 5 // the listening socket it serves commands on
 	fdHosts    = 6 // its /etc/hosts, a detached bind mount (see openTree)
 	fdHostname = 7 // its /etc/hostname, likewise
@@ -39,6 +40,9 @@ func FSPath(dir, name string) string { return filepath.Join(dir, name+".fs") }
 // Run from the host's namespaces. The init outlives the caller; on error
 // nothing of the node is left running, though its files in dir remain.
 func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
+	if !haveInit {
+		return Proc{}, errors.New("this topo was built without cgo, which nodes need (build with CGO_ENABLED=1)")
+	}
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -56,16 +60,13 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 	defer rd.Close()
 	add(wr)
 
-	b, err := json.Marshal(cfg)
+	rec, err := configRecords(cfg)
 	if err != nil {
-		return Proc{}, err
+		return Proc{}, fmt.Errorf("node config: %w", err)
 	}
-	if err := writeOwned(ConfigPath(dir, cfg.Name), b, -1); err != nil {
-		return Proc{}, fmt.Errorf("write node config: %w", err)
-	}
-	f, err := os.Open(ConfigPath(dir, cfg.Name))
+	f, err := memFile("topo-node-config", rec)
 	if err != nil {
-		return Proc{}, err
+		return Proc{}, fmt.Errorf("node config: %w", err)
 	}
 	add(f)
 
@@ -192,7 +193,14 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		b, err := io.ReadAll(io.LimitReader(rd, 64<<10))
 		done <- result{string(b), err}
 	}()
+	// The init reads its config from fdConfig; ConfigPath is a copy for
+	// people, written while the init gets ready.
 	var fail error
+	if b, err := json.Marshal(cfg); err != nil {
+		fail = err
+	} else if err := writeOwned(ConfigPath(dir, cfg.Name), b, -1); err != nil {
+		fail = fmt.Errorf("write node config: %w", err)
+	}
 	select {
 	case r := <-done:
 		switch {
@@ -232,6 +240,24 @@ func writeOwned(path string, content []byte, owner int) error {
 		return os.Chown(path, owner, owner)
 	}
 	return nil
+}
+
+// memFile is an anonymous file holding b, read from its start.
+func memFile(name string, b []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // openTree makes a detached bind mount of p (with everything mounted below

@@ -216,8 +216,12 @@ func iperf3(root, lab, client, addr string, reverse bool) (float64, error) {
 			return 0, fmt.Errorf("iperf3: status %d: %v\n%s", code, jerr, out)
 		}
 		if code != 0 || r.Error != "" {
-			// The server may not listen yet, or be busy with the last run.
-			if strings.Contains(r.Error, "connect") || strings.Contains(r.Error, "busy") {
+			// The server may not listen yet, be busy with the last run,
+			// or be between runs: iperf3 reopens its listening socket
+			// after each test, and a client in that gap is reset
+			// (esnet/iperf#499).
+			if strings.Contains(r.Error, "connect") || strings.Contains(r.Error, "busy") ||
+				strings.Contains(r.Error, "reset") || strings.Contains(r.Error, "control message") {
 				time.Sleep(100 * time.Millisecond)
 				continue
 			}

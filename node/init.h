@@ -1,0 +1,24 @@
+// The contract between the Go side of package node and the node init in
+// init.c. init_cgo_linux.go checks at compile time that the Go constants
+// agree with these.
+
+#ifndef TOPO_NODE_INIT_H
+#define TOPO_NODE_INIT_H
+
+// The descriptors an init is started with (see start_linux.go).
+#define TOPO_FD_READY 3    // the init writes "ok" or an error, then closes it
+#define TOPO_FD_CONFIG 4   // the Config, as records (see proto.go)
+#define TOPO_FD_LISTENER 5 // the listening socket it serves commands on
+#define TOPO_FD_HOSTS 6    // its /etc/hosts, a detached bind mount
+#define TOPO_FD_HOSTNAME 7 // its /etc/hostname, likewise
+#define TOPO_FD_MOUNTS 8   // one detached mount per "mount" record, then,
+                           // with an image, the image and the node's
+                           // FSPath folder
+
+// TOPO_MAX_MSG bounds one protocol message and the config.
+#define TOPO_MAX_MSG (1 << 20)
+
+// TOPO_MAX_RECORDS bounds the records of one message or of the config.
+#define TOPO_MAX_RECORDS 65536
+
+#endif
