@@ -45,6 +45,19 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(work)
+	quiet := netnsCost()
+	settle := func() {
+		// Namespaces are destroyed by the kernel after down returns,
+		// topo's and ip's alike, and that work slows whatever comes
+		// next: wait until making a namespace costs what it did at
+		// the start before measuring anything else.
+		for range 100 {
+			if netnsCost() < 2*quiet+time.Millisecond {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	host, _ := os.Hostname()
 	fmt.Printf("machine: %s, %d cores, %s; load %s\n", host, numCPU(), kernel(), loadavg())
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -58,10 +71,12 @@ func main() {
 				fail(fmt.Errorf("bad size %q", s))
 			}
 			g := build(shape, n)
+			settle()
 			t, err := measureTopo(bin, work, g)
 			if err != nil {
 				fail(fmt.Errorf("topo %s %d: %w", shape, n, err))
 			}
+			settle()
 			ip, err := measureIP(work, g)
 			if err != nil {
 				fail(fmt.Errorf("ip %s %d: %w", shape, n, err))
@@ -72,6 +87,7 @@ func main() {
 				fmt.Sprintf("%.0f MiB", float64(t.peakKB)/1024), fmt.Sprintf("%d KiB", t.pssKB),
 				secs(ip.up), secs(ip.down), ratio(t.up, ip.up), ratio(t.down, ip.down)}
 			if haveMN && n <= *mnMax {
+				settle()
 				mn, err := measureMininet(work, g)
 				if err != nil {
 					fail(fmt.Errorf("mininet %s %d: %w", shape, n, err))
@@ -294,6 +310,20 @@ func measureIP(work string, g graph) (result, error) {
 	_ = c.Run()
 	r.down = time.Since(t)
 	return r, err
+}
+
+// netnsCost is the best of five times to make and drop a network
+// namespace with unshare.
+func netnsCost() time.Duration {
+	best := time.Hour
+	for range 5 {
+		t := time.Now()
+		if err := exec.Command("unshare", "-n", "true").Run(); err != nil {
+			return 0
+		}
+		best = min(best, time.Since(t))
+	}
+	return best
 }
 
 func mininetAvailable() bool {
