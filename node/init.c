@@ -608,6 +608,77 @@ NOINLINE static int bind_mount(int fd, const char *target, const char *dst, int 
 	return 0;
 }
 
+// copy_file writes what fd holds (or, with fd < 0, text) into a new file.
+static int copy_file(const char *path, int fd, const char *text)
+{
+	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0)
+		return seterr("create %s: %s", path, errstr(errno));
+	int rc = 0;
+	if (fd < 0) {
+		if (write_all(out, text, strlen(text)) < 0)
+			rc = seterr("write %s: %s", path, errstr(errno));
+	} else {
+		char buf[16384];
+		for (;;) {
+			ssize_t n = read(fd, buf, sizeof buf);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				rc = seterr("read hosts: %s", errstr(errno));
+				break;
+			}
+			if (n == 0)
+				break;
+			if (write_all(out, buf, (size_t)n) < 0) {
+				rc = seterr("write %s: %s", path, errstr(errno));
+				break;
+			}
+		}
+	}
+	close(out);
+	return rc;
+}
+
+// node_files gives the node its own /etc/hosts (a copy of the lab's, read
+// from TOPO_FD_HOSTS) and /etc/hostname. They are written in a scratch
+// tmpfs stacked on the node's /tmp, bound into place, and the scratch is
+// detached again: the files live on in their binds, leave nothing on the
+// host, and need no per-node file in the lab's state.
+NOINLINE static void node_files(const char *root, int own)
+{
+	char scratch[PATH_MAX], p[PATH_MAX], src[PATH_MAX];
+	if (at(scratch, root, "/tmp") < 0)
+		fail("%s", errbuf);
+	if (mount("tmpfs", scratch, "tmpfs", NODEV | MS_NOEXEC, "mode=700,size=16m") < 0)
+		fail("scratch tmpfs: %s", errstr(errno));
+	char hostname[256];
+	snprintf(hostname, sizeof hostname, "%s\n", node);
+	static const struct {
+		const char *name, *target;
+	} files[] = {{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}};
+	for (size_t i = 0; i < 2; i++) {
+		if (at(p, root, files[i].target) < 0)
+			fail("%s", errbuf);
+		if (ensure_file(p, own) < 0) {
+			if (!own && errno == ENOENT)
+				continue; // nothing to cover on this host
+			fail("%s", errbuf);
+		}
+		int n = snprintf(src, sizeof src, "%s/%s", scratch, files[i].name);
+		if (n < 0 || (size_t)n >= sizeof src)
+			fail("scratch path too long");
+		if (copy_file(src, i == 0 ? TOPO_FD_HOSTS : -1, hostname) < 0)
+			fail("%s", errbuf);
+		if (mount(src, p, NULL, MS_BIND, NULL) < 0)
+			fail("bind %s: %s", files[i].target, errstr(errno));
+	}
+	if (umount2(scratch, MNT_DETACH) < 0)
+		fail("detach scratch tmpfs: %s", errstr(errno));
+	close(TOPO_FD_HOSTS);
+	close(TOPO_FD_HOSTNAME);
+}
+
 // setup_fs gives the node its own view of the filesystem: the host's files
 // with private /tmp, /run, /etc/hosts and /etc/hostname, or, with an image,
 // an overlay of the image as its root.
@@ -641,24 +712,7 @@ NOINLINE static void setup_fs(void)
 	}
 	if (own)
 		make_dev(root);
-	static const struct {
-		int fd;
-		const char *target;
-	} files[] = {{TOPO_FD_HOSTS, "/etc/hosts"}, {TOPO_FD_HOSTNAME, "/etc/hostname"}};
-	for (size_t i = 0; i < 2; i++) {
-		if (at(p, root, files[i].target) < 0)
-			fail("%s", errbuf);
-		if (ensure_file(p, own) < 0) {
-			if (!own && errno == ENOENT) {
-				close(files[i].fd);
-				continue; // nothing to cover on this host
-			}
-			fail("%s", errbuf);
-		}
-		if (attach(files[i].fd, p) < 0)
-			fail("bind %s: %s", files[i].target, errbuf);
-		close(files[i].fd);
-	}
+	node_files(root, own);
 	int fd = TOPO_FD_MOUNTS;
 	for (size_t i = 0; i < cfg.nrecs; i++) {
 		const struct rec *r = &cfg.recs[i];

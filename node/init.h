@@ -9,8 +9,8 @@
 #define TOPO_FD_READY 3    // the init writes "ok" or an error, then closes it
 #define TOPO_FD_CONFIG 4   // the Config, as records (see proto.go)
 #define TOPO_FD_LISTENER 5 // the listening socket it serves commands on
-#define TOPO_FD_HOSTS 6    // its /etc/hosts, a detached bind mount
-#define TOPO_FD_HOSTNAME 7 // its /etc/hostname, likewise
+#define TOPO_FD_HOSTS 6    // the content of its /etc/hosts, to read
+#define TOPO_FD_HOSTNAME 7 // unused (kept open on /dev/null)
 #define TOPO_FD_MOUNTS 8   // one detached mount per "mount" record, then,
                            // with an image, the image and the node's
                            // FSPath folder

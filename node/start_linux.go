@@ -24,8 +24,8 @@ const (
 	fdReady    = 3 // the init writes "ok" or an error, then closes it
 	fdConfig   = 4 // the Config, as records (see configRecords)
 	fdListener = 5 // the listening socket it serves commands on
-	fdHosts    = 6 // its /etc/hosts, a detached bind mount (see openTree)
-	fdHostname = 7 // its /etc/hostname, likewise
+	fdHosts    = 6 // the content of its /etc/hosts, to read (the init copies it)
+	fdHostname = 7 // unused: /dev/null
 	fdMounts   = 8 // one detached bind mount per Mount, then, with an
 	// Image, detached bind mounts of the image and of the node's FSPath
 	// folder (holding the overlay's upper and work folders).
@@ -86,28 +86,18 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 	if cfg.UserNS {
 		owner = UserNSBase
 	}
-	hosts := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	if cfg.HostsFile != "" {
-		if hosts, err = os.ReadFile(cfg.HostsFile); err != nil {
-			return Proc{}, fmt.Errorf("read hosts: %w", err)
-		}
+	// The init copies the lab's hosts file into the node (one file for the
+	// whole lab: a copy per node would cost N*N bytes in the state).
+	hosts, err := hostsSource(cfg.HostsFile)
+	if err != nil {
+		return Proc{}, err
 	}
-	for _, c := range []struct {
-		path    string
-		content []byte
-	}{
-		{filepath.Join(dir, cfg.Name+".hosts"), hosts},
-		{filepath.Join(dir, cfg.Name+".hostname"), []byte(cfg.Name + "\n")},
-	} {
-		if err := writeOwned(c.path, c.content, owner); err != nil {
-			return Proc{}, err
-		}
-		f, err := openTree(c.path)
-		if err != nil {
-			return Proc{}, err
-		}
-		add(f)
+	add(hosts)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return Proc{}, err
 	}
+	add(null)
 	for _, m := range cfg.Mounts {
 		f, err := openTree(m.Src)
 		if err != nil {
@@ -228,6 +218,31 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		return Proc{}, fail
 	}
 	return p, nil
+}
+
+// hostsSource opens the lab's hosts file, or a memfd with localhost alone.
+func hostsSource(path string) (*os.File, error) {
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read hosts: %w", err)
+		}
+		return f, nil
+	}
+	fd, err := unix.MemfdCreate("hosts", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "hosts")
+	if _, err := f.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // writeOwned writes content to path, owned by uid and gid owner unless it
