@@ -45,14 +45,14 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(work)
-	quiet := netnsCost()
+	baseNS := liveNetns()
 	settle := func() {
 		// Namespaces are destroyed by the kernel after down returns,
-		// topo's and ip's alike, and that work slows whatever comes
-		// next: wait until making a namespace costs what it did at
-		// the start before measuring anything else.
-		for range 100 {
-			if netnsCost() < 2*quiet+time.Millisecond {
+		// topo's and ip's alike, and that work (under the rtnl lock)
+		// slows whatever comes next: wait until the kernel holds no
+		// more network namespaces than at the start.
+		for range 600 {
+			if n := liveNetns(); n < 0 || n <= baseNS+2 {
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -312,18 +312,24 @@ func measureIP(work string, g graph) (result, error) {
 	return r, err
 }
 
-// netnsCost is the best of five times to make and drop a network
-// namespace with unshare.
-func netnsCost() time.Duration {
-	best := time.Hour
-	for range 5 {
-		t := time.Now()
-		if err := exec.Command("unshare", "-n", "true").Run(); err != nil {
-			return 0
-		}
-		best = min(best, time.Since(t))
+// liveNetns is how many network namespaces the kernel holds, dying ones
+// included (the net_namespace slab's active objects), or -1 where the
+// kernel does not say.
+func liveNetns() int {
+	b, err := os.ReadFile("/proc/slabinfo")
+	if err != nil {
+		return -1
 	}
-	return best
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "net_namespace" {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 func mininetAvailable() bool {
