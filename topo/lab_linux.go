@@ -420,7 +420,18 @@ func (u *upper) parallel(ctx context.Context, stage string, n int, f func(i int)
 // lock takes the lab's lock file, which serialises up and down of one lab.
 // It waits while another topo holds it, until ctx ends.
 func lock(ctx context.Context, dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err := flockWait(ctx, filepath.Join(dir, "lock"))
+	if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
+		return nil, fmt.Errorf("lab %s is busy: another topo is bringing it up or down", filepath.Base(dir))
+	}
+	return unlock, err
+}
+
+// flockWait takes an exclusive flock on path (created if missing), waiting
+// while another process holds it, until ctx ends. The returned func
+// releases it.
+func flockWait(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -431,13 +442,13 @@ func lock(ctx context.Context, dir string) (func(), error) {
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("lock: %w", err)
+			return nil, fmt.Errorf("lock %s: %w", filepath.Base(path), err)
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("lab %s is busy: another topo is bringing it up or down", filepath.Base(dir))
-		case <-time.After(50 * time.Millisecond):
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

@@ -653,26 +653,7 @@ func withLink(ctx context.Context, lab, spec string, opt Options, f func(*State,
 // commands and schedules of one lab. It is not the lab's lock, which a
 // down holds while it stops the schedules.
 func lockLinks(ctx context.Context, dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "links.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock links: %w", err)
-	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock links: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return flockWait(ctx, filepath.Join(dir, "links.lock"))
 }
 
 // applyChange applies ch to the ends and returns, for each, the change
