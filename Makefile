@@ -11,7 +11,7 @@ build:
 
 # The whole suite: installs what it needs (Debian packages), checks format
 # and vet, then runs every test, the privileged ones included when root.
-test: deps fmt vet
+test: deps build/rootfs fmt vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 # Only the tests that need no root.
@@ -45,6 +45,9 @@ demo: deps build
 
 # A BusyBox root filesystem for image nodes (examples/image.dot).
 rootfs:
+	./scripts/rootfs.sh build/rootfs
+
+build/rootfs:
 	./scripts/rootfs.sh build/rootfs
 
 clean:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -30,12 +31,24 @@ func labFiles(t *testing.T) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, m...)
+		for _, f := range m {
+			// examples/image.dot needs build/rootfs (make rootfs).
+			if filepath.Base(f) == "image.dot" && !exists("../build/rootfs") {
+				t.Logf("leaving out %s: ../build/rootfs is missing (make rootfs builds it)", f)
+				continue
+			}
+			files = append(files, f)
+		}
 	}
 	if len(files) < 10 {
 		t.Fatalf("found only %d lab files", len(files))
 	}
 	return files
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func load(t *testing.T, file string) *topo.Lab {

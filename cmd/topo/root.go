@@ -27,7 +27,7 @@ node a Linux bridge. Run it as root.
 		return &flagError{err}
 	})
 	root.AddCommand(
-		newUp(), newDown(), newLs(), newStatus(), newExec(), newShell(), newCp(), newLogs(), newClean(), newLink(), newCheck(), newGraph(),
+		newUp(), newDown(), newLs(), newStatus(), newExec(), newShell(), newCp(), newLogs(), newClean(), newLink(), newCheck(), newGraph(), newCapture(),
 	)
 	return root
 }

@@ -1,0 +1,6 @@
+//go:build cgo && pcapdynamic
+
+package capture
+
+// #cgo LDFLAGS: -lpcap
+import "C"
