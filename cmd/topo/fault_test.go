@@ -178,3 +178,47 @@ func TestKilledNodeInit(t *testing.T) {
 		t.Errorf("%d inits left", n)
 	}
 }
+
+// TestConcurrentExecWhileFlapping runs 100 topo exec and 20 topo status at
+// once against one lab while a link flaps: every one answers correctly.
+func TestConcurrentExecWhileFlapping(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
+		t.Fatal(errs)
+	}
+	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	if _, errs, code := topoCmd(t, root, "", "link", "flap", "r1--h2", "--down", "100ms", "--up", "100ms", "--count", "10"); code != 0 {
+		t.Fatalf("flap: %s", errs)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fails []string
+	for i := range 120 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%6 == 5 {
+				out, errs, code := topoCmd(t, root, "", "status", "-o", "json")
+				if code != 0 || !strings.Contains(out, `"h1"`) {
+					mu.Lock()
+					fails = append(fails, fmt.Sprintf("status: %d %s", code, errs))
+					mu.Unlock()
+				}
+				return
+			}
+			want := fmt.Sprintf("n%d", i)
+			out, errs, code := topoCmd(t, root, "", "exec", "h1", "--", "echo", want)
+			if code != 0 || out != want+"\n" {
+				mu.Lock()
+				fails = append(fails, fmt.Sprintf("exec %d: %d %q %s", i, code, out, errs))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(fails) > 0 {
+		t.Errorf("%d of 120 calls failed, first: %s", len(fails), fails[0])
+	}
+}
