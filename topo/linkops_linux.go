@@ -215,23 +215,13 @@ func readNode(st *State, n *Node) nodeView {
 }
 
 // pickLab reads the state of the lab a link command is about: lab, or the
-// only one running (as FindNode chooses).
+// only one running (as PickLab chooses).
 func pickLab(lab string, opt Options) (*State, error) {
-	if lab == "" {
-		labs, err := Labs(opt.root())
-		if err != nil {
-			return nil, err
-		}
-		switch len(labs) {
-		case 0:
-			return nil, fmt.Errorf("no lab is running (topo up FILE.dot starts one)")
-		case 1:
-			lab = labs[0]
-		default:
-			return nil, fmt.Errorf("several labs are running (%s): write LAB/LINK or --lab LAB", strings.Join(labs, ", "))
-		}
+	name, _, err := PickLab("", lab, opt)
+	if err != nil {
+		return nil, err
 	}
-	return ReadState(opt.root(), lab)
+	return ReadState(opt.root(), name)
 }
 
 // linkRef is a link named on the command line: the link, and the ends to

@@ -120,32 +120,46 @@ func (t *Target) Proc() (node.Proc, error) {
 	return p, nil
 }
 
+// PickLab resolves the lab a command is about, from an argument that may be
+// written LAB/REST and the --lab flag, else the only lab running. It
+// returns the lab's name and the rest of the argument.
+func PickLab(arg, lab string, opt Options) (string, string, error) {
+	rest := arg
+	if l, r, ok := strings.Cut(arg, "/"); ok {
+		if lab != "" && lab != l {
+			return "", "", fmt.Errorf("%q names lab %s but --lab says %s", arg, l, lab)
+		}
+		lab, rest = l, r
+	}
+	if lab != "" {
+		return lab, rest, nil
+	}
+	labs, err := Labs(opt.root())
+	if err != nil {
+		return "", "", err
+	}
+	switch len(labs) {
+	case 0:
+		return "", "", fmt.Errorf("no lab is running (topo up FILE.dot starts one)")
+	case 1:
+		return labs[0], rest, nil
+	}
+	what := rest
+	if what == "" {
+		what = "..."
+	}
+	return "", "", fmt.Errorf("several labs are running (%s): write LAB/%s or --lab LAB", strings.Join(labs, ", "), what)
+}
+
 // FindNode resolves a node argument: "node" when one lab runs (or lab is
 // given), else "lab/node". It reads no more than it must (exec is a hot
 // path): the node's socket existing is enough; the lab's state is read only
 // to explain a failure.
 func FindNode(arg, lab string, opt Options) (*Target, error) {
 	root := opt.root()
-	name := arg
-	if l, n, ok := strings.Cut(arg, "/"); ok {
-		if lab != "" && lab != l {
-			return nil, fmt.Errorf("node %q names lab %s but --lab says %s", arg, l, lab)
-		}
-		lab, name = l, n
-	}
-	if lab == "" {
-		labs, err := Labs(root)
-		if err != nil {
-			return nil, err
-		}
-		switch len(labs) {
-		case 0:
-			return nil, fmt.Errorf("no lab is running (topo up FILE.dot starts one)")
-		case 1:
-			lab = labs[0]
-		default:
-			return nil, fmt.Errorf("several labs are running (%s): write LAB/%s or --lab LAB", strings.Join(labs, ", "), name)
-		}
+	lab, name, err := PickLab(arg, lab, opt)
+	if err != nil {
+		return nil, err
 	}
 	t := &Target{Lab: lab, Node: name, root: root}
 	if validName(name, maxNameLen) {

@@ -137,29 +137,13 @@ func runCapture(ctx context.Context, srcs []capture.Source, opt capture.Options,
 // captureSources resolves what to capture in a running lab to one source per interface,
 // named NODE:IFACE, in the namespace of the node's init.
 func captureSources(target, lab string, all bool) ([]capture.Source, error) {
-	if l, rest, ok := strings.Cut(target, "/"); ok {
-		if lab != "" && lab != l {
-			return nil, usageError("capture: %q names lab %s but --lab says %s", target, l, lab)
-		}
-		lab, target = l, rest
+	lab, target, err := topo.PickLab(target, lab, options())
+	if err != nil {
+		return nil, err
 	}
 	root := options().Root
 	if root == "" {
 		root = topo.StateRoot()
-	}
-	if lab == "" {
-		labs, err := topo.Labs(root)
-		if err != nil {
-			return nil, err
-		}
-		switch len(labs) {
-		case 0:
-			return nil, fmt.Errorf("no lab is running (topo up FILE.dot starts one)")
-		case 1:
-			lab = labs[0]
-		default:
-			return nil, fmt.Errorf("several labs are running (%s): write LAB/%s or --lab LAB", strings.Join(labs, ", "), target)
-		}
 	}
 	st, err := topo.ReadState(root, lab)
 	if err != nil {
