@@ -2,7 +2,6 @@ package node
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -180,75 +179,16 @@ func writeTar(w io.Writer, src, name string, top fs.FileInfo) error {
 	return tw.Close()
 }
 
-// keepMode is what a copy keeps of a file's mode.
-const keepMode = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
-
 // readTar extracts an archive whose top entry is from into dir, renaming
-// that entry to name. Entries that would land outside dir are refused.
+// that entry to name.
 func readTar(r io.Reader, from, name, dir string) error {
-	tr := tar.NewReader(r)
-	type stamp struct {
-		p string
-		h *tar.Header
-	}
-	var dirs []stamp
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		rel := strings.TrimSuffix(path.Clean(h.Name), "/")
+	return extract(r, dir, untar{place: func(rel string) (string, error) {
 		if rel == from {
-			rel = name
-		} else if r, ok := strings.CutPrefix(rel, from+"/"); ok {
-			rel = path.Join(name, r)
-		} else {
-			return fmt.Errorf("unexpected entry %q in the node's archive", h.Name)
+			return name, nil
 		}
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if !strings.HasPrefix(p, filepath.Clean(dir)+string(filepath.Separator)) {
-			return fmt.Errorf("entry %q leaves %s", h.Name, dir)
+		if r, ok := strings.CutPrefix(rel, from+"/"); ok {
+			return path.Join(name, r), nil
 		}
-		mode := h.FileInfo().Mode() & keepMode
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o700); err != nil {
-				return err
-			}
-			dirs = append(dirs, stamp{p, h})
-			continue
-		case tar.TypeReg:
-			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm())
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			f.Close()
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			_ = os.Remove(p)
-			if err := os.Symlink(h.Linkname, p); err != nil {
-				return err
-			}
-			continue
-		default:
-			continue // devices, fifos: not copied
-		}
-		if err := os.Chmod(p, mode); err != nil {
-			return err
-		}
-		_ = os.Chtimes(p, h.AccessTime, h.ModTime)
-	}
-	// Folders last, deepest first: their modes may forbid writing into them.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		d := dirs[i]
-		_ = os.Chmod(d.p, d.h.FileInfo().Mode()&keepMode)
-		_ = os.Chtimes(d.p, d.h.AccessTime, d.h.ModTime)
-	}
-	return nil
+		return "", fmt.Errorf("unexpected entry %q in the node's archive", rel)
+	}})
 }

@@ -163,3 +163,50 @@ func TestClockOffset(t *testing.T) {
 		t.Errorf("cgroup in the node: %q", out)
 	}
 }
+
+func TestImageTarball(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	img := busyboxRoot(t)
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	if out, err := exec.Command("tar", "-czf", tarball, "-C", img, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	if !IsTarball(tarball) || IsTarball(img) {
+		t.Fatal("IsTarball")
+	}
+	dir := filepath.Join(t.TempDir(), "x")
+	if err := ExtractImage(tarball, dir); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(filepath.Join(dir, "bin", "ls")); err != nil || l != "/bin/busybox" {
+		t.Errorf("bin/ls: %q %v", l, err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "tmp")); err != nil || st.Mode()&os.ModeSticky == 0 || st.Mode().Perm() != 0o777 {
+		t.Errorf("tmp mode: %v %v", st.Mode(), err)
+	}
+	_, ndir := startNode(t, Config{Lab: "t", Name: "tar1", Image: dir, Env: []string{"PATH=/bin:/sbin"}})
+	if out, _ := run(t, SockPath(ndir, "tar1"), "cat", "/etc/os-release"); !strings.Contains(out, "topo BusyBox") {
+		t.Errorf("os-release from the unpacked tarball: %q", out)
+	}
+	// An entry that climbs out of the folder is confined to it, as tar
+	// itself strips leading ../.
+	evil := filepath.Join(t.TempDir(), "evil.tar")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "x"), []byte("x"), 0o644)
+	if out, err := exec.Command("tar", "-cf", evil, "-C", src, "--transform", "s,^x,../../escaped,", "x").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	outer := t.TempDir()
+	bad := filepath.Join(outer, "a", "b")
+	os.MkdirAll(filepath.Dir(bad), 0o755)
+	if err := ExtractImage(evil, bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(outer, "escaped")); err == nil {
+		t.Error("an entry escaped the image folder")
+	}
+	if _, err := os.Stat(filepath.Join(bad, "escaped")); err != nil {
+		t.Errorf("the climbing entry is not confined to the folder: %v", err)
+	}
+}
