@@ -13,6 +13,7 @@ build:
 # and vet, then runs every test, the privileged ones included when root.
 test: deps build/rootfs fmt vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./topo
 
 # Only the tests that need no root.
 unit:

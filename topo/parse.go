@@ -90,18 +90,30 @@ var attrByName = func() map[string]AttrSpec {
 // cannot be read is an ordinary error; a file that is not a valid topology
 // is a *ValidationError listing every problem.
 func Load(path, name string) (*Lab, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(os.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
+	var in io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read topology: %w", err)
+		}
+		defer f.Close()
+		in = f
 	}
+	// Bounded, so that memory stays bounded (parsing takes a few times the
+	// file's size): a lab of 100000 nodes is under 2 MiB of DOT.
+	data, err := io.ReadAll(io.LimitReader(in, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read topology: %w", err)
 	}
+	if len(data) > MaxFileSize {
+		return nil, &ValidationError{File: displayName(path), Problems: []Problem{{
+			Where: "file", Msg: fmt.Sprintf("larger than %d MiB: topo reads lab files up to that size", MaxFileSize>>20)}}}
+	}
 	return Parse(path, data, name)
 }
+
+// MaxFileSize bounds what Load reads of a lab file.
+const MaxFileSize = 64 << 20
 
 // Parse parses and validates DOT text. file is the path used in messages
 // and to resolve relative mounts and images; "" or "-" means stdin: then

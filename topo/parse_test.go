@@ -449,3 +449,20 @@ two"]
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestLoadRefusesOversizedFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.dot")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(MaxFileSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = Load(p, "")
+	var ve *ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "larger than 64 MiB") {
+		t.Fatalf("err = %v, want a validation error about the size", err)
+	}
+}
