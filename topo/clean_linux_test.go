@@ -10,6 +10,7 @@ import (
 
 	"github.com/topo-lab/topo/internal/testutil"
 	"github.com/topo-lab/topo/node"
+	"github.com/vishvananda/netlink"
 )
 
 const lookalikeEnv = "TOPO_TEST_LOOKALIKE"
@@ -27,6 +28,19 @@ func TestCleanWithoutState(t *testing.T) {
 	}
 	t.Cleanup(func() { fake.Process.Kill(); fake.Wait() })
 	testutil.CheckLeftovers(t)
+	// A bridge and a veth pair in the host with a lab's names.
+	var planted []netlink.Link
+	for _, l := range []netlink.Link{
+		&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}},
+		&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "h1"}, PeerName: "sw1"},
+	} {
+		if err := netlink.LinkAdd(l); err != nil {
+			t.Logf("not planting %s: %v", l.Attrs().Name, err)
+			continue
+		}
+		planted = append(planted, l)
+		t.Cleanup(func() { netlink.LinkDel(l) })
+	}
 
 	lab, err := Load("../examples/lan.dot", "")
 	if err != nil {
@@ -56,6 +70,11 @@ func TestCleanWithoutState(t *testing.T) {
 	}
 	if err := syscall.Kill(fake.Process.Pid, 0); err != nil {
 		t.Errorf("clean killed a process that only looks like an init: %v", err)
+	}
+	for _, l := range planted {
+		if _, err := netlink.LinkByName(l.Attrs().Name); err != nil {
+			t.Errorf("clean removed the host's %s: %v", l.Attrs().Name, err)
+		}
 	}
 	if ps, _ := node.FindInits(nodeDir(other.Root, lab.Name)); len(ps) != len(lab.Nodes) {
 		t.Errorf("the other root's lab lost inits: %d left", len(ps))
