@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/topo-lab/topo/internal/testutil"
 	"github.com/topo-lab/topo/node"
@@ -148,5 +150,52 @@ func TestCLIInvalidFileCreatesNothing(t *testing.T) {
 	}
 	if _, _, code := topoCmd(t, root, "", "frobnicate"); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+}
+
+// TestExecFastPath runs the same execs through the C fast path (plain
+// "exec NODE -- CMD") and through Go (TOPO_EXEC_SLOW), which must agree.
+func TestExecFastPath(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
+		t.Fatal(errs)
+	}
+	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	for _, slow := range []bool{false, true} {
+		name := map[bool]string{false: "fast", true: "go"}[slow]
+		t.Run(name, func(t *testing.T) {
+			if slow {
+				t.Setenv("TOPO_EXEC_SLOW", "1")
+			}
+			if _, _, code := topoCmd(t, root, "", "exec", "h1", "--", "sh", "-c", "exit 42"); code != 42 {
+				t.Errorf("status %d, want 42", code)
+			}
+			if out, _, _ := topoCmd(t, root, "a\x00b\n", "exec", "h1", "--", "cat"); out != "a\x00b\n" {
+				t.Errorf("stdin: %q", out)
+			}
+			if out, _, _ := topoCmd(t, root, "", "exec", "h1", "--", "sh", "-c", "echo $TOPO_LAB/$TOPO_NODE $(pwd)"); out != "quickstart/h1 /\n" && !strings.HasPrefix(out, "quickstart/h1 ") {
+				t.Errorf("env: %q", out)
+			}
+			if _, errs, code := topoCmd(t, root, "", "exec", "h1", "--", "no-such-cmd-x"); code != 127 || !strings.Contains(errs, "no-such-cmd-x") {
+				t.Errorf("missing command: %d %q", code, errs)
+			}
+			if _, errs, code := topoCmd(t, root, "", "exec", "nosuch", "--", "true"); code != 1 || !strings.Contains(errs, `no node "nosuch"`) {
+				t.Errorf("missing node: %d %q", code, errs)
+			}
+			// A signal to topo reaches the command.
+			c := exec.Command(bin, "exec", "h1", "--", "sleep", "30")
+			c.Env = append(os.Environ(), "TOPO_STATE_DIR="+root)
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			c.Process.Signal(syscall.SIGTERM)
+			err := c.Wait()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+15 {
+				t.Errorf("exec of sleep after SIGTERM: %v, want status 143", err)
+			}
+		})
 	}
 }
