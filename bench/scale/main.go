@@ -45,14 +45,14 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(work)
-	baseNS := liveNetns()
+	quiet := rtnlCost()
 	settle := func() {
 		// Namespaces are destroyed by the kernel after down returns,
-		// topo's and ip's alike, and that work (under the rtnl lock)
-		// slows whatever comes next: wait until the kernel holds no
-		// more network namespaces than at the start.
-		for range 600 {
-			if n := liveNetns(); n < 0 || n <= baseNS+2 {
+		// topo's and ip's alike, and that work holds the rtnl lock and
+		// slows whatever comes next: wait until creating an interface
+		// costs what it did at the start.
+		for range 300 {
+			if rtnlCost() < 2*quiet+2*time.Millisecond {
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -312,24 +312,19 @@ func measureIP(work string, g graph) (result, error) {
 	return r, err
 }
 
-// liveNetns is how many network namespaces the kernel holds, dying ones
-// included (the net_namespace slab's active objects), or -1 where the
-// kernel does not say.
-func liveNetns() int {
-	b, err := os.ReadFile("/proc/slabinfo")
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "net_namespace" {
-			n, err := strconv.Atoi(f[1])
-			if err != nil {
-				return -1
-			}
-			return n
+// rtnlCost is the best of three times to create a dummy interface in a
+// throwaway namespace: it waits for the rtnl lock, which the kernel holds
+// while it destroys namespaces.
+func rtnlCost() time.Duration {
+	best := time.Hour
+	for range 3 {
+		t := time.Now()
+		if err := exec.Command("unshare", "-n", "ip", "link", "add", "probe0", "type", "dummy").Run(); err != nil {
+			return 0
 		}
+		best = min(best, time.Since(t))
 	}
-	return -1
+	return best
 }
 
 func mininetAvailable() bool {
