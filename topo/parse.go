@@ -73,6 +73,10 @@ var Attributes = []AttrSpec{
 	{"delay", ScopeEdge, `"10ms"`, "one-way delay in each direction (needs sch_netem)"},
 	{"jitter", ScopeEdge, `"2ms"`, "delay variation; needs delay"},
 	{"loss", ScopeEdge, `"0.5%"`, "random packet loss in each direction, a percentage"},
+	{"duplicate", ScopeEdge, `"1%"`, "random duplication in each direction, a percentage (needs sch_netem)"},
+	{"corrupt", ScopeEdge, `"0.1%"`, "random one-bit corruption in each direction, a percentage (needs sch_netem)"},
+	{"reorder", ScopeEdge, `"25%"`, "share of packets sent at once instead of after the delay, a percentage; needs delay (and sch_netem)"},
+	{"limit", ScopeEdge, "100", "queue length in full-size packets for the shaper and netem (default: 50 ms at the rate)"},
 	{"rate", ScopeEdge, `"100mbit"`, "rate limit in each direction, tc units: bit, kbit, mbit, gbit, kibit, mibit; bps, kbps, mbps are BYTES per second"},
 	{"state", ScopeEdge, "down", "up (default) or down: create the link administratively down"},
 }

@@ -717,6 +717,30 @@ func (r *resolver) impair(e *rawEdge, l *Link) {
 		}
 		l.Loss = x
 	}
+	for _, pc := range []struct {
+		name string
+		to   *float64
+	}{{"duplicate", &l.Duplicate}, {"corrupt", &l.Corrupt}, {"reorder", &l.Reorder}} {
+		if v, ok := a[pc.name]; ok {
+			x, err := ParseLoss(v)
+			if err != nil {
+				// ParseLoss speaks of loss; say which attribute.
+				r.p.add(e.line, where, "%s%s", pc.name, strings.TrimPrefix(err.Error(), "loss"))
+			}
+			*pc.to = x
+		}
+	}
+	if l.Reorder > 0 && l.Delay == 0 {
+		r.p.add(e.line, where, "reorder needs a delay (reordered packets skip it): add delay, e.g. delay=\"10ms\"")
+	}
+	if v, ok := a["limit"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 1<<20 {
+			r.p.add(e.line, where, "limit %q: write the queue length in packets, a whole number from 1 to 1048576", v)
+		} else {
+			l.Limit = n
+		}
+	}
 	if v, ok := a["rate"]; ok {
 		x, err := ParseRate(v)
 		if err != nil {
