@@ -4,10 +4,6 @@ import "path/filepath"
 
 // The files of a node live in the lab's node folder, named after the node.
 
-// ConfigPath is the node's Config, as JSON, for people: the init reads its
-// own copy from a descriptor.
-func ConfigPath(dir, name string) string { return filepath.Join(dir, name+".json") }
-
 // LogPath is the node's log: its init's messages and its exec lines' output.
 func LogPath(dir, name string) string { return filepath.Join(dir, name+".log") }
 

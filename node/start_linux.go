@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -183,14 +182,7 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		b, err := io.ReadAll(io.LimitReader(rd, 64<<10))
 		done <- result{string(b), err}
 	}()
-	// The init reads its config from fdConfig; ConfigPath is a copy for
-	// people, written while the init gets ready.
 	var fail error
-	if b, err := json.Marshal(cfg); err != nil {
-		fail = err
-	} else if err := writeOwned(ConfigPath(dir, cfg.Name), b, -1); err != nil {
-		fail = fmt.Errorf("write node config: %w", err)
-	}
 	select {
 	case r := <-done:
 		switch {
@@ -243,18 +235,6 @@ func hostsSource(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// writeOwned writes content to path, owned by uid and gid owner unless it
-// is negative.
-func writeOwned(path string, content []byte, owner int) error {
-	if err := os.WriteFile(path, content, 0o644); err != nil {
-		return err
-	}
-	if owner >= 0 {
-		return os.Chown(path, owner, owner)
-	}
-	return nil
 }
 
 // memFile is an anonymous file holding b, read from its start.
