@@ -31,19 +31,9 @@ func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "topo-labs")
-	if err != nil {
-		panic(err)
-	}
-	bin = filepath.Join(dir, "topo")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/topo")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
-		panic("build topo: " + err.Error())
-	}
+	bin = testutil.BuildTopo("../cmd/topo")
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(filepath.Dir(bin))
 	os.Exit(code)
 }
 

@@ -64,9 +64,9 @@ func (n *NS) request(typ, flags int) *nl.NetlinkRequest {
 	return req
 }
 
-// retry runs a dump again while the kernel says it was interrupted by a
-// concurrent change.
-func retry[T any](f func() (T, error)) (T, error) {
+// RetryDump runs a netlink dump again while the kernel says it was
+// interrupted by a concurrent change.
+func RetryDump[T any](f func() (T, error)) (T, error) {
 	var v T
 	var err error
 	for range 10 {

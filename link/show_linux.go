@@ -39,11 +39,11 @@ type Stats struct {
 // the fallback tunnels some modules put in every namespace), with their
 // global addresses, sorted by index.
 func (n *NS) Interfaces() ([]IfaceState, error) {
-	links, err := retry(n.h.LinkList)
+	links, err := RetryDump(n.h.LinkList)
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := retry(func() ([]netlink.Addr, error) { return n.h.AddrList(nil, netlink.FAMILY_ALL) })
+	addrs, err := RetryDump(func() ([]netlink.Addr, error) { return n.h.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, err
 	}

@@ -379,7 +379,7 @@ func (n *NS) qdiscAt(index int, parent uint32) (qdisc, error) {
 
 // qdiscs dumps the namespace's qdiscs.
 func (n *NS) qdiscs() ([]qdisc, error) {
-	msgs, err := retry(func() ([][]byte, error) {
+	msgs, err := RetryDump(func() ([][]byte, error) {
 		req := n.request(unix.RTM_GETQDISC, unix.NLM_F_DUMP)
 		req.AddData(&nl.TcMsg{Family: nl.FAMILY_ALL})
 		return req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWQDISC)
@@ -481,7 +481,7 @@ func (n *NS) Egresses() (map[int]Egress, error) {
 	if err != nil {
 		return nil, err
 	}
-	links, err := retry(n.h.LinkList)
+	links, err := RetryDump(n.h.LinkList)
 	if err != nil {
 		return nil, err
 	}

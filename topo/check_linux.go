@@ -2,7 +2,6 @@ package topo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -438,11 +437,11 @@ func (ev *evaluator) route(c *Check) (bool, string) {
 	if c.Prefix.Addr().Is6() {
 		family = netlink.FAMILY_V6
 	}
-	routes, err := retryDump(func() ([]netlink.Route, error) { return h.RouteList(nil, family) })
+	routes, err := link.RetryDump(func() ([]netlink.Route, error) { return h.RouteList(nil, family) })
 	if err != nil {
 		return false, fmt.Sprintf("read routes of %s: %v", c.Node, err)
 	}
-	links, err := retryDump(h.LinkList)
+	links, err := link.RetryDump(h.LinkList)
 	if err != nil {
 		return false, fmt.Sprintf("read interfaces of %s: %v", c.Node, err)
 	}
@@ -559,18 +558,4 @@ func describeRoute(r netlink.Route, names map[int]string) string {
 		s += " metric " + strconv.Itoa(r.Priority)
 	}
 	return s
-}
-
-// retryDump runs a netlink dump again while the kernel says a concurrent
-// change interrupted it.
-func retryDump[T any](f func() (T, error)) (T, error) {
-	var v T
-	var err error
-	for range 10 {
-		v, err = f()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return v, err
 }

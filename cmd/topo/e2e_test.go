@@ -20,19 +20,9 @@ var bin string
 
 func TestMain(m *testing.M) {
 	node.MaybeRunInit()
-	dir, err := os.MkdirTemp("", "topo-e2e")
-	if err != nil {
-		panic(err)
-	}
-	bin = filepath.Join(dir, "topo")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
-		panic("build topo: " + err.Error())
-	}
+	bin = testutil.BuildTopo(".")
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(filepath.Dir(bin))
 	os.Exit(code)
 }
 

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -115,4 +116,23 @@ func diff(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// BuildTopo builds the topo binary from the package at pkg (a path such
+// as "../cmd/topo") into a fresh temporary folder, for end-to-end tests
+// that run it; remove the folder (filepath.Dir of the result) when done.
+// It panics on failure: it is meant for TestMain.
+func BuildTopo(pkg string) string {
+	dir, err := os.MkdirTemp("", "topo-bin")
+	if err != nil {
+		panic(err)
+	}
+	bin := filepath.Join(dir, "topo")
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		panic("build topo: " + err.Error())
+	}
+	return bin
 }
