@@ -11,9 +11,12 @@ build:
 
 # The whole suite: installs what it needs (Debian packages), checks format
 # and vet, then runs every test, the privileged ones included when root.
-# A 30 s fuzz pass of the parser comes first, the whole suite last.
+# Fuzz passes come first (30 s of the DOT parser, 10 s each of the checks
+# parser and the capture text decoder), the whole suite last.
 test: deps build/rootfs fmt vet
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./topo
+	$(GO) test -run '^$$' -fuzz FuzzChecks -fuzztime 10s ./topo
+	$(GO) test -run '^$$' -fuzz FuzzText -fuzztime 10s ./capture
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 # Only the tests that need no root.

@@ -39,3 +39,49 @@ func FuzzParse(f *testing.F) {
 		checkInvariants(t, lab)
 	})
 }
+
+// FuzzChecks: ParseChecks never panics and every error is a
+// *ValidationError with problems; checks it accepts validate against a lab,
+// and describe themselves, without panicking.
+func FuzzChecks(f *testing.F) {
+	m, _ := filepath.Glob("../labs/*/*.checks")
+	if len(m) == 0 {
+		f.Fatal("no seeds")
+	}
+	for _, s := range m {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{"ping h1 h2", "not route r1 default6 via fd00::1 dev eth0 proto 188",
+		`run r1 'echo "#x"' matches "^\d+ \"q\" \\ #"`, "pingall h1 h2 # note", "route r1 10.0.0.0/8\r\n"} {
+		f.Add([]byte(s))
+	}
+	lab, err := Load("../examples/quickstart.dot", "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checks, err := ParseChecks("fuzz.checks", data)
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("error %T without problems: %v", err, err)
+			}
+			return
+		}
+		if err := ValidateChecks(lab, "fuzz.checks", checks); err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+				t.Fatalf("validation error %T without problems: %v", err, err)
+			}
+			return
+		}
+		for _, c := range checks {
+			_ = c.Expected(lab)
+			_ = c.Pattern()
+		}
+	})
+}

@@ -466,3 +466,42 @@ func TestLoadRefusesOversizedFile(t *testing.T) {
 		t.Fatalf("err = %v, want a validation error about the size", err)
 	}
 }
+
+// TestNameLengthLimits checks every name at its limit (accepted) and one byte
+// over it (refused with a message naming the thing and the limit).
+func TestNameLengthLimits(t *testing.T) {
+	name := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	lab := func(labName, host, bridge, port string) string {
+		return fmt.Sprintf("graph %s { %s [kind=bridge]\n %s -- %s [tailport=%s]\n}\n", labName, bridge, host, bridge, port)
+	}
+	ok := lab(name('l', 63), name('h', 63), name('b', 63), name('p', 15))
+	l, err := Parse("limits.dot", []byte(ok), "")
+	if err != nil {
+		t.Fatalf("names at their limits refused: %v", err)
+	}
+	wantEqual(t, "lab name", l.Name, name('l', 63))
+	for _, n := range l.Nodes {
+		if n.Name == name('h', 63) {
+			wantEqual(t, "port", n.Ifaces[0].Name, name('p', 15))
+		}
+	}
+	if _, err := Parse("limits.dot", []byte(ok), name('o', 63)); err != nil {
+		t.Errorf("--name of 63 bytes refused: %v", err)
+	}
+
+	for _, c := range []struct{ what, src, want string }{
+		{"lab", lab(name('l', 64), "h", "b", "p"), `limits.dot:1: graph: lab name "` + name('l', 64) + `" (the graph ID): use letters, digits, - and _, at most 63 bytes, or pass --name`},
+		{"host", lab("l", name('h', 64), "b", "p"), `limits.dot:2: node "` + name('h', 64) + `": invalid name: use letters, digits, - and _, at most 63 bytes`},
+		{"bridge", lab("l", "h", name('b', 64), "p"), `limits.dot:1: node "` + name('b', 64) + `": invalid name: use letters, digits, - and _, at most 63 bytes`},
+		{"port", lab("l", "h", "b", name('p', 16)), `interface name "` + name('p', 16) + `": use letters, digits, - and _, at most 15 bytes`},
+		{"route dev", "graph l { h [routes=\"10.9.0.0/16 dev " + name('d', 16) + "\"]\n h -- g }", `dev "` + name('d', 16) + `"`},
+	} {
+		_, err := Parse("limits.dot", []byte(c.src), "")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s one byte over its limit: got %v, want %q", c.what, err, c.want)
+		}
+	}
+	if _, err := Parse("limits.dot", []byte(ok), name('o', 64)); err == nil || !strings.Contains(err.Error(), "(from --name): use letters, digits, - and _, at most 63 bytes") {
+		t.Errorf("--name of 64 bytes: %v", err)
+	}
+}

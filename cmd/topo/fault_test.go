@@ -179,7 +179,7 @@ func TestKilledNodeInit(t *testing.T) {
 	}
 }
 
-// TestConcurrentExecWhileFlapping runs 100 topo exec and 20 topo status at
+// TestConcurrentExecWhileFlapping runs 50 topo exec and 50 topo status at
 // once against one lab while a link flaps: every one answers correctly.
 func TestConcurrentExecWhileFlapping(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -192,33 +192,156 @@ func TestConcurrentExecWhileFlapping(t *testing.T) {
 	if _, errs, code := topoCmd(t, root, "", "link", "flap", "r1--h2", "--down", "100ms", "--up", "100ms", "--count", "10"); code != 0 {
 		t.Fatalf("flap: %s", errs)
 	}
+	const calls = 100
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var fails []string
-	for i := range 120 {
+	fail := func(f string, a ...any) {
+		mu.Lock()
+		fails = append(fails, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}
+	for i := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if i%6 == 5 {
+			if i%2 == 1 {
 				out, errs, code := topoCmd(t, root, "", "status", "-o", "json")
-				if code != 0 || !strings.Contains(out, `"h1"`) {
-					mu.Lock()
-					fails = append(fails, fmt.Sprintf("status: %d %s", code, errs))
-					mu.Unlock()
+				if code != 0 {
+					fail("status %d: exit %d: %s", i, code, errs)
+					return
+				}
+				if msg := checkQuickstartStatus(out); msg != "" {
+					fail("status %d: %s", i, msg)
 				}
 				return
 			}
 			want := fmt.Sprintf("n%d", i)
 			out, errs, code := topoCmd(t, root, "", "exec", "h1", "--", "echo", want)
 			if code != 0 || out != want+"\n" {
-				mu.Lock()
-				fails = append(fails, fmt.Sprintf("exec %d: %d %q %s", i, code, out, errs))
-				mu.Unlock()
+				fail("exec %d: exit %d, output %q: %s", i, code, out, errs)
 			}
 		}()
 	}
 	wg.Wait()
 	if len(fails) > 0 {
-		t.Errorf("%d of 120 calls failed, first: %s", len(fails), fails[0])
+		t.Errorf("%d of %d calls failed, first: %s", len(fails), calls, fails[0])
+	}
+}
+
+// checkQuickstartStatus says what is wrong with topo status -o json of the
+// quickstart lab, or "" when every node is alive with its interfaces and
+// addresses (the flapping link may be up or down).
+func checkQuickstartStatus(out string) string {
+	var st struct {
+		Phase string
+		Nodes []struct {
+			Name   string
+			Alive  bool
+			Ifaces []struct {
+				Name  string
+				Addrs []string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return fmt.Sprintf("not JSON: %v", err)
+	}
+	if st.Phase != "up" {
+		return fmt.Sprintf("phase %q", st.Phase)
+	}
+	want := map[string]int{"r1": 2, "h1": 1, "h2": 1}
+	if len(st.Nodes) != len(want) {
+		return fmt.Sprintf("%d nodes, want %d", len(st.Nodes), len(want))
+	}
+	for _, n := range st.Nodes {
+		if !n.Alive {
+			return n.Name + " not alive"
+		}
+		if len(n.Ifaces) != want[n.Name] {
+			return fmt.Sprintf("%s has %d interfaces, want %d", n.Name, len(n.Ifaces), want[n.Name])
+		}
+		for _, i := range n.Ifaces {
+			if len(i.Addrs) == 0 {
+				return fmt.Sprintf("%s %s has no address", n.Name, i.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// TestLongestNames runs a lab whose lab, node and interface names are all at
+// their limits (63 bytes, 15 for interfaces) under a deep state root, so the
+// node sockets' paths are far over the 108 bytes a socket address holds:
+// up, exec by name, status, link down/up, capture and down all work.
+func TestLongestNames(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("needs ping (iputils-ping)")
+	}
+	testutil.CheckLeftovers(t)
+	root := filepath.Join(t.TempDir(), strings.Repeat("d", 60))
+	long := func(c byte) string { return strings.Repeat(string(c), 63) }
+	labName, h1, h2, r, sw := long('l'), long('a'), long('b'), long('r'), long('s')
+	p1, p2 := strings.Repeat("p", 15), strings.Repeat("q", 15)
+	src := fmt.Sprintf(`graph %s {
+  %s [kind=bridge]
+  %s [kind=router]
+  %s -- %s [tailport=%s, headport=%s, tailip="10.1.0.1/24", headip="10.1.0.2/24"]
+  %s -- %s
+  %s -- %s
+  %s -- %s
+}
+`, labName, sw, r, h1, r, p1, p2, r, sw, h1, sw, h2, sw)
+	file := filepath.Join(t.TempDir(), "long.dot")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := topoCmd(t, root, "", "up", file); code != 0 {
+		t.Fatalf("up: %s", errs)
+	}
+	t.Cleanup(func() {
+		if _, errs, code := topoCmd(t, root, "", "down", labName); code != 0 {
+			t.Errorf("down: %s", errs)
+		}
+	})
+	if out, errs, code := topoCmd(t, root, "", "exec", h1, "--", "ping", "-c", "1", "-W", "2", h2); code != 0 {
+		t.Fatalf("ping %s from %s: %d %s%s", h2, h1, code, out, errs)
+	}
+	out, errs, code := topoCmd(t, root, "", "exec", h1, "--", "hostname")
+	if code != 0 || out != h1+"\n" {
+		t.Errorf("hostname: %d %q %s", code, out, errs)
+	}
+	out, _, _ = topoCmd(t, root, "", "status", "-o", "json")
+	for _, want := range []string{`"` + labName + `"`, `"` + h1 + `"`, `"` + sw + `"`, `"` + p1 + `"`, `"` + p2 + `"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status -o json lacks %s", want)
+		}
+	}
+	edge := h1 + ":" + p1 + "--" + r + ":" + p2
+	if _, errs, code := topoCmd(t, root, "", "link", "down", edge); code != 0 {
+		t.Fatalf("link down %s: %s", edge, errs)
+	}
+	if _, _, code := topoCmd(t, root, "", "exec", h1, "--", "ping", "-c", "1", "-W", "1", "10.1.0.2"); code == 0 {
+		t.Error("ping across a link that is down succeeded")
+	}
+	if _, errs, code := topoCmd(t, root, "", "link", "up", edge); code != 0 {
+		t.Fatalf("link up %s: %s", edge, errs)
+	}
+	if _, errs, code := topoCmd(t, root, "", "exec", h1, "--", "ping", "-c", "1", "-W", "2", "10.1.0.2"); code != 0 {
+		t.Errorf("ping after link up: %s", errs)
+	}
+	// A capture on the long-named interface, while pings cross it.
+	c := exec.Command(bin, "capture", h1+":"+p1, "icmp", "-c", "2", "--duration", "10s")
+	c.Env = append(os.Environ(), "TOPO_STATE_DIR="+root)
+	var capOut, capErr strings.Builder
+	c.Stdout, c.Stderr = &capOut, &capErr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	topoCmd(t, root, "", "exec", h1, "--", "ping", "-c", "2", "-i", "0.2", "10.1.0.2")
+	if err := c.Wait(); err != nil || strings.Count(capOut.String(), "ICMP") < 2 {
+		t.Errorf("capture on %s:%s: %v\n%s%s", h1, p1, err, capOut.String(), capErr.String())
 	}
 }
