@@ -443,3 +443,54 @@ func TestIsolation(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributesNeverReachAShell gives attributes values full of shell
+// syntax: none is evaluated. exec lines are the only thing run by a shell,
+// inside the node, and the values they read from env arrive literally; so do
+// the arguments of Exec.
+func TestAttributesNeverReachAShell(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root, shared := t.TempDir(), t.TempDir()
+	evil := func(tag string) string {
+		return fmt.Sprintf("$(touch /mnt/%s1);touch /mnt/%s2 `touch /mnt/%s3` |touch /mnt/%s4 &&touch /mnt/%s5", tag, tag, tag, tag, tag)
+	}
+	q := func(s string) string { return strings.ReplaceAll(s, `"`, `\"`) }
+	src := fmt.Sprintf(`graph inject {
+  h1 [label="%s", env="A=%s", mounts="%s:/mnt", exec="printf '%%s' \"$A\" > /mnt/seen"]
+  h1 -- h2 [label="%s"]
+}`, q(evil("label")), q(evil("env")), shared, q(evil("edge")))
+	lab, err := Parse(filepath.Join(shared, "inject.dot"), []byte(src), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Root: root}
+	if err := Up(context.Background(), lab, opt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Down(context.Background(), lab.Name, opt); err != nil {
+			t.Error(err)
+		}
+	})
+	if out, code := sh(t, root, lab.Name, "h1", "printf", "%s", evil("arg")); code != 0 || out != evil("arg") {
+		t.Errorf("exec argument: %d %q", code, out)
+	}
+	// The exec line runs once the links are up; wait for what it wrote.
+	var seen []byte
+	for range 100 {
+		if seen, err = os.ReadFile(filepath.Join(shared, "seen")); err == nil && len(seen) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if string(seen) != evil("env") {
+		t.Errorf("the exec line read A=%q, want it literally: %q", seen, evil("env"))
+	}
+	ents, _ := os.ReadDir(shared)
+	for _, e := range ents {
+		if e.Name() != "seen" && e.Name() != "inject.dot" {
+			t.Errorf("a value was run by a shell: %s was created", e.Name())
+		}
+	}
+}
