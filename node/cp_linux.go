@@ -11,17 +11,17 @@ import (
 	"strings"
 )
 
-// CopyIn copies the host file or folder src into the node whose socket is
-// sock, as cp -r would: to dst when dst is not an existing folder in the
+// CopyIn copies the host file or folder src into the node whose init is
+// p, as cp -r would: to dst when dst is not an existing folder in the
 // node, else into it under src's base name. Modes and times are kept. It
 // runs tar inside the node (the node's own view of its files: its private
 // /tmp, its image root) and streams a tar archive to it.
-func CopyIn(sock, src, dst string) error {
+func CopyIn(p Proc, src, dst string) error {
 	st, err := os.Lstat(src)
 	if err != nil {
 		return err
 	}
-	name, dir, err := target(sock, dst, filepath.Base(src))
+	name, dir, err := target(p, dst, filepath.Base(src))
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func CopyIn(sock, src, dst string) error {
 		pw.Close()
 		werr <- err
 	}()
-	code, stderr, err := runCapture(sock, pr, nil, "tar", "-x", "-p", "-f", "-", "-C", dir)
+	code, stderr, err := runCapture(p, pr, nil, "tar", "-x", "-p", "-f", "-", "-C", dir)
 	pr.Close()
 	if err := <-werr; err != nil {
 		return err
@@ -51,7 +51,7 @@ func CopyIn(sock, src, dst string) error {
 
 // CopyOut copies the file or folder src of the node to the host path dst,
 // with the same rules as CopyIn.
-func CopyOut(sock, src, dst string) error {
+func CopyOut(p Proc, src, dst string) error {
 	name := filepath.Base(dst)
 	dir := filepath.Dir(dst)
 	if st, err := os.Stat(dst); err == nil && st.IsDir() {
@@ -69,7 +69,7 @@ func CopyOut(sock, src, dst string) error {
 		pr.Close()
 		rerr <- err
 	}()
-	code, stderr, err := runCapture(sock, nil, pw, "tar", "-c", "-f", "-", "-C", path.Dir(src), path.Base(src))
+	code, stderr, err := runCapture(p, nil, pw, "tar", "-c", "-f", "-", "-C", path.Dir(src), path.Base(src))
 	pw.Close()
 	terr := <-rerr
 	if err != nil {
@@ -83,11 +83,11 @@ func CopyOut(sock, src, dst string) error {
 
 // target decides where a copy into the node lands: the folder to extract
 // into and the name of the top entry.
-func target(sock, dst, base string) (name, dir string, err error) {
+func target(p Proc, dst, base string) (name, dir string, err error) {
 	if !path.IsAbs(dst) {
 		return "", "", fmt.Errorf("node path %q: write an absolute path", dst)
 	}
-	code, _, err := runCapture(sock, nil, nil, "test", "-d", dst)
+	code, _, err := runCapture(p, nil, nil, "test", "-d", dst)
 	if err != nil {
 		return "", "", err
 	}
@@ -99,7 +99,7 @@ func target(sock, dst, base string) (name, dir string, err error) {
 
 // runCapture runs argv in the node with the given stdin and stdout (nil:
 // /dev/null) and returns its status and stderr.
-func runCapture(sock string, stdin, stdout *os.File, argv ...string) (int, string, error) {
+func runCapture(p Proc, stdin, stdout *os.File, argv ...string) (int, string, error) {
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return 1, "", err
@@ -117,7 +117,7 @@ func runCapture(sock string, stdin, stdout *os.File, argv ...string) (int, strin
 	}
 	defer os.Remove(errf.Name())
 	defer errf.Close()
-	code, err := Run(sock, Cmd{Argv: argv, Dir: "/", Stdin: stdin, Stdout: stdout, Stderr: errf})
+	code, err := Run(p, Cmd{Argv: argv, Dir: "/", Stdin: stdin, Stdout: stdout, Stderr: errf})
 	b, _ := os.ReadFile(errf.Name())
 	return code, string(b), err
 }

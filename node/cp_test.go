@@ -11,8 +11,7 @@ import (
 func TestCopyInAndOut(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	_, dir := startNode(t, Config{Lab: "t", Name: "cp1"})
-	sock := SockPath(dir, "cp1")
+	sock, _ := startNode(t, Config{Lab: "t", Name: "cp1"})
 	src := filepath.Join(t.TempDir(), "tree")
 	os.MkdirAll(filepath.Join(src, "sub"), 0o750)
 	os.WriteFile(filepath.Join(src, "run.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755)

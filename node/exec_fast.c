@@ -16,14 +16,18 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -87,6 +91,90 @@ static int only_lab(const char *root, char *lab, size_t n)
 }
 
 // value finds key's value in a reply of key\0value\0 records.
+// find_init looks the node up in the lab's inits file ("NODE PID START"
+// lines), written by topo up.
+static int find_init(const char *root, const char *lab, const char *name, pid_t *pid, unsigned long long *start)
+{
+	char p[PATH_MAX];
+	if (snprintf(p, sizeof p, "%s/%s/inits", root, lab) >= (int)sizeof p)
+		return -1;
+	FILE *f = fopen(p, "re");
+	if (f == NULL)
+		return -1;
+	char line[256];
+	size_t n = strlen(name);
+	int found = -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, name, n) != 0 || line[n] != ' ')
+			continue;
+		long long v;
+		if (sscanf(line + n, " %lld %llu", &v, start) == 2 && v > 0 && v < (1 << 30)) {
+			*pid = (pid_t)v;
+			found = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+// start_time reads field 22 of /proc/PID/stat.
+static int start_time(pid_t pid, unsigned long long *start)
+{
+	char p[64], b[1024];
+	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	b[n] = '\0';
+	char *s = strrchr(b, ')');
+	if (s == NULL)
+		return -1;
+	s++;
+	// Fields from 3 (state) on; starttime is 22.
+	for (int field = 3; field < 22; field++) {
+		s = strchr(s + 1, ' ');
+		if (s == NULL)
+			return -1;
+	}
+	return sscanf(s, " %llu", start) == 1 ? 0 : -1;
+}
+
+// connect_node connects to the node's init: its socket is abstract, in the
+// node's network namespace, entered through a pidfd of the init whose
+// start time is checked (PIDs are reused). This process stays there: it
+// only relays descriptors and an exit status from then on.
+static int connect_node(const char *root, const char *lab, const char *name)
+{
+	pid_t pid;
+	unsigned long long start, now;
+	if (find_init(root, lab, name, &pid, &start) < 0)
+		return -1;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -1;
+	if (start_time(pid, &now) < 0 || now != start || setns(pidfd, CLONE_NEWNET) < 0) {
+		close(pidfd);
+		return -1;
+	}
+	close(pidfd);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path + 1, TOPO_SOCK_NAME, sizeof TOPO_SOCK_NAME - 1);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + sizeof TOPO_SOCK_NAME - 1);
+	if (connect(s, (struct sockaddr *)&sa, len) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
 static const char *value(const char *b, size_t n, const char *key)
 {
 	if (n == 0 || b[n - 1] != '\0')
@@ -123,17 +211,9 @@ __attribute__((constructor)) static void topo_exec_fast(int argc, char **argv, c
 	char lab[256] = "";
 	if (!only_lab(root, lab, sizeof lab))
 		return;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s/nodes/%s.sock", root, lab, argv[2]);
-	if (n < 0 || (size_t)n >= sizeof sa.sun_path)
-		return;
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int s = connect_node(root, lab, argv[2]);
 	if (s < 0)
 		return;
-	if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(s);
-		return;
-	}
 	struct buf b = {.b = malloc(TOPO_MAX_MSG)};
 	if (b.b == NULL) {
 		close(s);

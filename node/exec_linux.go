@@ -33,12 +33,12 @@ type Cmd struct {
 	TTY bool
 }
 
-// Run runs c in the node whose socket is sock and returns the command's exit
+// Run runs c in the node whose init is p and returns the command's exit
 // status (128+N when killed by signal N). An error means the command could
 // not be run at all; the status then says why as a shell would (127 not
 // found, 126 not executable).
-func Run(sock string, c Cmd) (int, error) {
-	conn, err := dialSeqpacket(sock)
+func Run(p Proc, c Cmd) (int, error) {
+	conn, err := dial(p)
 	if err != nil {
 		return 1, fmt.Errorf("reach node: %w", err)
 	}
@@ -140,8 +140,8 @@ func Run(sock string, c Cmd) (int, error) {
 
 // RunScript hands the node's exec lines to its init, which runs them one
 // after another with /bin/sh -c in the background, output to the node's log.
-func RunScript(sock string, lines []string) error {
-	conn, err := dialSeqpacket(sock)
+func RunScript(p Proc, lines []string) error {
+	conn, err := dial(p)
 	if err != nil {
 		return fmt.Errorf("reach node: %w", err)
 	}

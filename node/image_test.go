@@ -50,8 +50,7 @@ func TestImageNode(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
 	img := busyboxRoot(t)
-	_, dir := startNode(t, Config{Lab: "t", Name: "img1", Image: img, Env: []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin"}})
-	sock := SockPath(dir, "img1")
+	sock, _ := startNode(t, Config{Lab: "t", Name: "img1", Image: img, Env: []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin"}})
 	if out, code := run(t, sock, "cat", "/etc/os-release"); code != 0 || !strings.Contains(out, "topo BusyBox") {
 		t.Errorf("os-release in the image node: %d %q", code, out)
 	}
@@ -105,9 +104,9 @@ func TestUserNamespace(t *testing.T) {
 	os.Chmod(shared, 0o777)
 	hostFile := filepath.Join(shared, "root-owned")
 	os.WriteFile(hostFile, []byte("host\n"), 0o644)
-	p, dir := startNode(t, Config{Lab: "t", Name: "u1", UserNS: true,
+	p, _ := startNode(t, Config{Lab: "t", Name: "u1", UserNS: true,
 		Mounts: []Mount{{Src: shared, Dst: "/run/shared"}}})
-	sock := SockPath(dir, "u1")
+	sock := p
 	if out, _ := run(t, sock, "id", "-u"); out != "0\n" {
 		t.Errorf("id -u in the node: %q", out)
 	}
@@ -146,8 +145,8 @@ func TestClockOffset(t *testing.T) {
 		t.Skip("kernel has no time namespaces")
 	}
 	const days = 30
-	_, dir := startNode(t, Config{Lab: "t", Name: "clk", ClockOffset: days * 24 * time.Hour})
-	out, _ := run(t, dir+"/clk.sock", "cat", "/proc/uptime")
+	sock, _ := startNode(t, Config{Lab: "t", Name: "clk", ClockOffset: days * 24 * time.Hour})
+	out, _ := run(t, sock, "cat", "/proc/uptime")
 	f := strings.Fields(out)
 	if len(f) == 0 {
 		t.Fatalf("uptime: %q", out)
@@ -159,7 +158,7 @@ func TestClockOffset(t *testing.T) {
 		t.Errorf("node uptime %.0f s, host %.0f s: offset %.0f s, want %d", up, host, d, days*86400)
 	}
 	// A cgroup namespace: the node's cgroup is its root.
-	if out, _ := run(t, dir+"/clk.sock", "cat", "/proc/self/cgroup"); !strings.Contains(out, ":/\n") {
+	if out, _ := run(t, sock, "cat", "/proc/self/cgroup"); !strings.Contains(out, ":/\n") {
 		t.Errorf("cgroup in the node: %q", out)
 	}
 }
@@ -185,8 +184,8 @@ func TestImageTarball(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(dir, "tmp")); err != nil || st.Mode()&os.ModeSticky == 0 || st.Mode().Perm() != 0o777 {
 		t.Errorf("tmp mode: %v %v", st.Mode(), err)
 	}
-	_, ndir := startNode(t, Config{Lab: "t", Name: "tar1", Image: dir, Env: []string{"PATH=/bin:/sbin"}})
-	if out, _ := run(t, SockPath(ndir, "tar1"), "cat", "/etc/os-release"); !strings.Contains(out, "topo BusyBox") {
+	sock, _ := startNode(t, Config{Lab: "t", Name: "tar1", Image: dir, Env: []string{"PATH=/bin:/sbin"}})
+	if out, _ := run(t, sock, "cat", "/etc/os-release"); !strings.Contains(out, "topo BusyBox") {
 		t.Errorf("os-release from the unpacked tarball: %q", out)
 	}
 	// An entry that climbs out of the folder is confined to it, as tar

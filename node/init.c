@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -119,10 +121,34 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+// log_open makes the init's stdout and stderr its log, in the node folder,
+// the first time there is something to write: most nodes never write a
+// line, and a file less per node is a cheaper up. A userns node's init
+// could not create it there (the folder is host root's): it is given the
+// log at start.
+static int log_ready;
+
+static void log_open(void)
+{
+	if (log_ready)
+		return;
+	log_ready = 1;
+	char name[128];
+	if (snprintf(name, sizeof name, "%s.log", node) >= (int)sizeof name)
+		return;
+	int fd = openat(TOPO_FD_DIR, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
 // logmsg writes one line to the node's log (the init's stdout), made of
 // the given pieces.
 static void logmsg(const char *a, const char *b, const char *c)
 {
+	log_open();
 	struct iovec iov[3] = {
 		{(void *)a, strlen(a)},
 		{(void *)b, strlen(b)},
@@ -162,6 +188,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt
 	if (n > 0)
 		(void)write_all(TOPO_FD_READY, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
 	n = snprintf(out, sizeof out, "topo init: %s\n", msg);
+	log_open();
 	if (n > 0)
 		(void)write_all(STDERR_FILENO, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
 	_exit(1);
@@ -993,6 +1020,7 @@ struct conn {
 	struct conn *prev, *next;
 	int fd;
 	pid_t pid;
+	int refused; // from a process of the node: its request gets an error
 };
 
 // script runs the lines of an exec request one after another.
@@ -1006,7 +1034,7 @@ struct script {
 
 static struct conn *conns;
 static struct script *scripts;
-static int epfd = -1, sigfd = -1, spare = -1;
+static int epfd = -1, sigfd = -1, spare = -1, listener = -1;
 static const char **script_env; // every exec line's environment
 static char tag_listener, tag_signal;
 
@@ -1389,7 +1417,9 @@ static void read_request(struct conn *c)
 	int waiting = 0;
 	struct rec *recs = NULL;
 	size_t nrecs = 0;
-	if (n == -2 || (n > 0 && nfds > 0 && nfds != 3))
+	if (c->refused && n > 0)
+		reply_error(c->fd, 1, "node init: commands come from the host (topo exec), not from the node");
+	else if (n == -2 || (n > 0 && nfds > 0 && nfds != 3))
 		reply_error(c->fd, 2, "bad request: wrong number of descriptors");
 	else if (n == 0) {
 		// The client went away.
@@ -1437,6 +1467,33 @@ static void read_signal(struct conn *c, uint32_t ev)
 	conn_free(c);
 }
 
+// listen_abstract opens the socket commands come in on: TOPO_SOCK_NAME in
+// the abstract namespace of the node's network namespace.
+static int listen_abstract(void)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		fail("listen: %s", errstr(errno));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path + 1, TOPO_SOCK_NAME, sizeof TOPO_SOCK_NAME - 1);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + sizeof TOPO_SOCK_NAME - 1);
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 4096) < 0)
+		fail("listen: %s", errstr(errno));
+	return fd;
+}
+
+// from_host says whether the peer of a connection runs outside the node:
+// its PID, seen from the node's PID namespace, is then 0. Only the host
+// can enter the node's network namespace to connect; the node's own
+// processes can connect, and must not be served (a userns node's unprivileged
+// users would otherwise run commands as its root).
+static int from_host(int fd)
+{
+	struct ucred uc;
+	socklen_t len = sizeof uc;
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 && uc.pid == 0;
+}
+
 static void accept_conns(int ln)
 {
 	for (;;) {
@@ -1466,6 +1523,7 @@ static void accept_conns(int ln)
 			continue;
 		}
 		c->fd = fd;
+		c->refused = !from_host(fd); // answered when its request comes
 		c->next = conns;
 		if (conns)
 			conns->prev = c;
@@ -1524,7 +1582,7 @@ __attribute__((noreturn)) static void serve(void)
 			if (p == NULL)
 				continue; // freed by an earlier event of this round
 			if (p == &tag_listener)
-				accept_conns(TOPO_FD_LISTENER);
+				accept_conns(listener);
 			else if (p == &tag_signal)
 				reap();
 			else {
@@ -1580,9 +1638,8 @@ __attribute__((noreturn)) static void init_main(const char *name)
 	for (int fd = TOPO_FD_MOUNTS; fd < TOPO_FD_MOUNTS + (int)cfg.nmounts + (cfg.image ? 2 : 0); fd++)
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			fail("descriptor %d: %s", fd, errstr(errno));
-	int fl = fcntl(TOPO_FD_LISTENER, F_GETFL);
-	if (fl < 0 || fcntl(TOPO_FD_LISTENER, F_SETFL, fl | O_NONBLOCK) < 0)
-		fail("listen: %s", errstr(errno));
+	if (cfg.userns)
+		log_ready = 1; // its stdout is the log already
 
 	setup_fs();
 	if (sethostname(node, strlen(node)) < 0)
@@ -1601,8 +1658,9 @@ __attribute__((noreturn)) static void init_main(const char *name)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		fail("epoll: %s", errstr(errno));
+	listener = listen_abstract();
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listener};
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, TOPO_FD_LISTENER, &ev) < 0)
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, listener, &ev) < 0)
 		fail("epoll: %s", errstr(errno));
 	ev.data.ptr = &tag_signal;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &ev) < 0)

@@ -8,12 +8,20 @@
 // The descriptors an init is started with (see start_linux.go).
 #define TOPO_FD_READY 3    // the init writes "ok" or an error, then closes it
 #define TOPO_FD_CONFIG 4   // the Config, as records (see proto.go)
-#define TOPO_FD_LISTENER 5 // the listening socket it serves commands on
+#define TOPO_FD_DIR 5      // an O_PATH descriptor of the node folder, where
+                           // the init creates its log on its first line
+                           // (a userns node is given its log as stdout)
 #define TOPO_FD_HOSTS 6    // the content of its /etc/hosts, to read
 #define TOPO_FD_HOSTNAME 7 // unused (kept open on /dev/null)
 #define TOPO_FD_MOUNTS 8   // one detached mount per "mount" record, then,
                            // with an image, the image and the node's
                            // FSPath folder
+
+// TOPO_SOCK_NAME is the abstract socket the init serves commands on, in
+// the node's own network namespace: a client enters that namespace to
+// reach it (which takes the host's root), and the init answers no process
+// of its own node. No file is made for it.
+#define TOPO_SOCK_NAME "topo-node-init"
 
 // TOPO_MAX_MSG bounds one protocol message and the config.
 #define TOPO_MAX_MSG (1 << 20)

@@ -18,10 +18,13 @@ const haveInit = true
 const (
 	_ = uint(fdReady-C.TOPO_FD_READY) + uint(C.TOPO_FD_READY-fdReady)
 	_ = uint(fdConfig-C.TOPO_FD_CONFIG) + uint(C.TOPO_FD_CONFIG-fdConfig)
-	_ = uint(fdListener-C.TOPO_FD_LISTENER) + uint(C.TOPO_FD_LISTENER-fdListener)
+	_ = uint(fdDir-C.TOPO_FD_DIR) + uint(C.TOPO_FD_DIR-fdDir)
 	_ = uint(fdHosts-C.TOPO_FD_HOSTS) + uint(C.TOPO_FD_HOSTS-fdHosts)
 	_ = uint(fdHostname-C.TOPO_FD_HOSTNAME) + uint(C.TOPO_FD_HOSTNAME-fdHostname)
 	_ = uint(fdMounts-C.TOPO_FD_MOUNTS) + uint(C.TOPO_FD_MOUNTS-fdMounts)
 	_ = uint(maxMsg-C.TOPO_MAX_MSG) + uint(C.TOPO_MAX_MSG-maxMsg)
 	_ = uint(maxRecords-C.TOPO_MAX_RECORDS) + uint(C.TOPO_MAX_RECORDS-maxRecords)
 )
+
+// The socket name too: a duplicate map key fails the build when they differ.
+var _ = map[bool]int{false: 0, sockName == C.TOPO_SOCK_NAME: 1}

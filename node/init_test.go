@@ -105,9 +105,9 @@ func fdCount(t *testing.T, pid int) int {
 
 // rawExchange sends one message with the given descriptors and returns the
 // reply, or "" when the init closed the connection without one.
-func rawExchange(t *testing.T, sock string, msg []byte, fds []int, sndbuf int) string {
+func rawExchange(t *testing.T, sock Proc, msg []byte, fds []int, sndbuf int) string {
 	t.Helper()
-	c, err := dialSeqpacket(sock)
+	c, err := dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +146,8 @@ func rawExchange(t *testing.T, sock string, msg []byte, fds []int, sndbuf int) s
 func TestProtocolRobust(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	p, dir := startNode(t, Config{Lab: "t", Name: "proto"})
-	sock := SockPath(dir, "proto")
+	p, _ := startNode(t, Config{Lab: "t", Name: "proto"})
+	sock := p
 	if th := status(t, p.PID, "Threads"); th != "1" {
 		t.Errorf("the init has %s threads, want 1 (no Go runtime)", th)
 	}
@@ -246,8 +246,7 @@ func TestProtocolRobust(t *testing.T) {
 func TestCommands(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	_, dir := startNode(t, Config{Lab: "t", Name: "cmds", Env: []string{"A=node", "C=node"}})
-	sock := SockPath(dir, "cmds")
+	sock, _ := startNode(t, Config{Lab: "t", Name: "cmds", Env: []string{"A=node", "C=node"}})
 	runCmd := func(c Cmd) (string, int, error) {
 		out, err := os.CreateTemp(t.TempDir(), "out")
 		if err != nil {
@@ -305,7 +304,7 @@ func TestCommands(t *testing.T) {
 		t.Errorf("forwarded SIGTERM: status %d", code)
 	}
 	// A client that goes away takes its command's process group with it.
-	c, err := dialSeqpacket(sock)
+	c, err := dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,11 +345,10 @@ func TestMountTargets(t *testing.T) {
 	if err := os.WriteFile(file, []byte("content\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, dir := startNode(t, Config{Lab: "t", Name: "mnt", Mounts: []Mount{
+	sock, _ := startNode(t, Config{Lab: "t", Name: "mnt", Mounts: []Mount{
 		{Src: src, Dst: "/run/a/b"},
 		{Src: file, Dst: "/tmp/c/d/file", ReadOnly: true},
 	}})
-	sock := SockPath(dir, "mnt")
 	if out, code := run(t, sock, "cat", "/run/a/b/file", "/tmp/c/d/file"); code != 0 || out != "content\ncontent\n" {
 		t.Errorf("mounted files: %d %q", code, out)
 	}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,11 +11,81 @@ import (
 	"time"
 
 	"github.com/topo-lab/topo/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
 	MaybeRunInit()
+	if os.Getenv(dialFromNodeEnv) != "" {
+		os.Exit(dialFromNode())
+	}
 	os.Exit(m.Run())
+}
+
+const dialFromNodeEnv = "TOPO_TEST_DIAL_FROM_NODE"
+
+// dialFromNode is run inside a node: it connects to the node's own init
+// and asks it to run a command, printing what the init answered.
+func dialFromNode() int {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + sockName})
+	}
+	if err != nil {
+		fmt.Println("connect:", err)
+		return 1
+	}
+	f := os.NewFile(uintptr(fd), "init")
+	c, err := net.FileConn(f)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	b, _ := runRequest(Cmd{Argv: []string{"touch", "/tmp/ran"}, Dir: "/"}, 0, 0)
+	null, _ := os.Open(os.DevNull)
+	rights := unix.UnixRights(int(null.Fd()), int(null.Fd()), int(null.Fd()))
+	// The init may have answered and closed before the request goes.
+	_, _, serr := c.(*net.UnixConn).WriteMsgUnix(b, rights, nil)
+	r, err := readReply(c.(*net.UnixConn))
+	fmt.Println("send:", serr)
+	fmt.Printf("reply: %q %v\n", r.Error, err)
+	return 0
+}
+
+// TestNodeCannotCommandItsInit: a process of the node reaches its init's
+// socket (it is in the node's network namespace) but is refused, so a
+// userns node's unprivileged users cannot run commands as its root; and a
+// node that wrote nothing has no log file.
+func TestNodeCannotCommandItsInit(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test binary is in the host's /tmp: the node sees it mounted.
+	sock, dir := startNode(t, Config{Lab: "t", Name: "self",
+		Mounts: []Mount{{Src: filepath.Dir(self), Dst: "/run/self", ReadOnly: true}}})
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	if _, err := Run(sock, Cmd{Argv: []string{"/run/self/" + filepath.Base(self)}, Env: []string{dialFromNodeEnv + "=1"}, Dir: "/", Stdin: null, Stdout: out, Stderr: out}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	if !strings.Contains(string(b), "commands come from the host") {
+		t.Errorf("the node's own process was not refused: %s", b)
+	}
+	if _, code := run(t, sock, "test", "-e", "/tmp/ran"); code == 0 {
+		t.Error("the init ran a command its own node asked for")
+	}
+	if _, err := os.Stat(LogPath(dir, "self")); !os.IsNotExist(err) {
+		t.Errorf("a node that wrote nothing has a log: %v", err)
+	}
 }
 
 // startNode starts a node in a fresh folder and kills it at cleanup.
@@ -36,7 +108,7 @@ func startNode(t *testing.T, cfg Config) (Proc, string) {
 }
 
 // run runs argv in the node and returns its output and status.
-func run(t *testing.T, sock string, argv ...string) (string, int) {
+func run(t *testing.T, sock Proc, argv ...string) (string, int) {
 	t.Helper()
 	out, err := os.CreateTemp(t.TempDir(), "out")
 	if err != nil {
@@ -64,14 +136,14 @@ func TestNodeNamespaces(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "conf"), []byte("hello\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, dir := startNode(t, Config{
+	p, _ := startNode(t, Config{
 		Lab: "t", Name: "n1", HostsFile: hosts,
 		Mounts:  []Mount{{Src: src, Dst: "/run/conf", ReadOnly: true}},
 		Sysctls: []Sysctl{{"net.ipv4.conf.all.forwarding", "1"}},
 		Env:     []string{"NODEVAR=yes"},
 		NoIPv6:  true,
 	})
-	sock := SockPath(dir, "n1")
+	sock := p
 	if !p.Alive() {
 		t.Fatal("init not alive")
 	}
@@ -125,8 +197,8 @@ func TestNodeNamespaces(t *testing.T) {
 func TestScriptLogs(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	_, dir := startNode(t, Config{Lab: "t", Name: "n2"})
-	if err := RunScript(SockPath(dir, "n2"), []string{"echo first", "echo second; exit 3"}); err != nil {
+	sock, dir := startNode(t, Config{Lab: "t", Name: "n2"})
+	if err := RunScript(sock, []string{"echo first", "echo second; exit 3"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

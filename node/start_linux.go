@@ -22,7 +22,8 @@ const startTimeout = 30 * time.Second
 const (
 	fdReady    = 3 // the init writes "ok" or an error, then closes it
 	fdConfig   = 4 // the Config, as records (see configRecords)
-	fdListener = 5 // the listening socket it serves commands on
+	fdDir      = 5 // O_PATH of the node folder, where the init makes its log
+	// on its first line (a userns node gets /dev/null: its log is its stdout)
 	fdHosts    = 6 // the content of its /etc/hosts, to read (the init copies it)
 	fdHostname = 7 // unused: /dev/null
 	fdMounts   = 8 // one detached bind mount per Mount, then, with an
@@ -69,16 +70,24 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 	}
 	add(f)
 
-	ln, err := listenSeqpacket(SockPath(dir, cfg.Name))
-	if err != nil {
-		return Proc{}, fmt.Errorf("listen: %w", err)
+	// The log is made when the init first writes to it (most nodes
+	// never do), in the folder it is given; a userns node's init could not
+	// create it there, and gets it now.
+	var logf *os.File
+	if cfg.UserNS {
+		logf, err = os.OpenFile(LogPath(dir, cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return Proc{}, fmt.Errorf("open node log: %w", err)
+		}
+		defer logf.Close()
+		add(nil) // fdDir: /dev/null, set below
+	} else {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return Proc{}, fmt.Errorf("node folder: %w", err)
+		}
+		add(os.NewFile(uintptr(fd), dir))
 	}
-	lf, err := ln.File()
-	ln.Close()
-	if err != nil {
-		return Proc{}, err
-	}
-	add(lf)
 
 	// A node with a user namespace owns its files as its mapped root.
 	owner := -1
@@ -97,6 +106,12 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		return Proc{}, err
 	}
 	add(null)
+	if files[fdDir-fdReady] == nil {
+		files[fdDir-fdReady] = null
+	}
+	if logf == nil {
+		logf = null
+	}
 	for _, m := range cfg.Mounts {
 		f, err := openTree(m.Src)
 		if err != nil {
@@ -128,12 +143,6 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		}
 		add(f)
 	}
-
-	logf, err := os.OpenFile(LogPath(dir, cfg.Name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return Proc{}, fmt.Errorf("open node log: %w", err)
-	}
-	defer logf.Close()
 
 	sys := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |

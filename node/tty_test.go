@@ -71,7 +71,7 @@ func (s *screen) waitFor(t *testing.T, want string) {
 func TestTTYShell(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	_, dir := startNode(t, Config{Lab: "t", Name: "tty1"})
+	sock, dir := startNode(t, Config{Lab: "t", Name: "tty1"})
 	m, slave := hostPTY(t)
 	sc := watch(m)
 	sigs := make(chan os.Signal, 4)
@@ -81,7 +81,7 @@ func TestTTYShell(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		code, err := Run(SockPath(dir, "tty1"), Cmd{
+		code, err := Run(sock, Cmd{
 			Argv: []string{"/bin/sh", "-i"}, Env: []string{"PS1=node-prompt$ ", "TERM=dumb"},
 			Stdin: slave, Stdout: slave, Stderr: slave, Signals: sigs, TTY: true,
 		})
@@ -124,7 +124,7 @@ func TestTTYShell(t *testing.T) {
 			sc.buf.Write(<-sc.ch)
 		}
 		out, _ := os.CreateTemp(t.TempDir(), "ps")
-		Run(SockPath(dir, "tty1"), Cmd{Argv: []string{"ps", "-eo", "pid,ppid,pgid,sid,stat,tty,args"}, Stdin: out, Stdout: out, Stderr: out})
+		Run(sock, Cmd{Argv: []string{"ps", "-eo", "pid,ppid,pgid,sid,stat,tty,args"}, Stdin: out, Stdout: out, Stderr: out})
 		b, _ := os.ReadFile(out.Name())
 		t.Logf("ps: %s", b)
 		b, _ = os.ReadFile(LogPath(dir, "tty1"))
@@ -136,7 +136,7 @@ func TestTTYShell(t *testing.T) {
 func TestPipesAreByteExact(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	_, dir := startNode(t, Config{Lab: "t", Name: "pipe1"})
+	sock, _ := startNode(t, Config{Lab: "t", Name: "pipe1"})
 	data := make([]byte, 3<<20)
 	for i := range data {
 		data[i] = byte(i*7 + i>>9)
@@ -148,7 +148,7 @@ func TestPipesAreByteExact(t *testing.T) {
 	in.Write(data)
 	in.Seek(0, 0)
 	out, _ := os.CreateTemp(t.TempDir(), "out")
-	code, err := Run(SockPath(dir, "pipe1"), Cmd{Argv: []string{"cat"}, Stdin: in, Stdout: out, Stderr: os.Stderr})
+	code, err := Run(sock, Cmd{Argv: []string{"cat"}, Stdin: in, Stdout: out, Stderr: os.Stderr})
 	if err != nil || code != 0 {
 		t.Fatalf("cat: %d %v", code, err)
 	}

@@ -146,7 +146,7 @@ func Up(ctx context.Context, lab *Lab, opt Options) (err error) {
 		if len(n.Exec) == 0 {
 			continue
 		}
-		if err := node.RunScript(node.SockPath(u.st.NodeDir(), n.Name), n.Exec); err != nil {
+		if err := node.RunScript(u.procs[u.index[n.Name]], n.Exec); err != nil {
 			return fmt.Errorf("node %s: start exec lines: %w", n.Name, err)
 		}
 	}

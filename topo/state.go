@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/topo-lab/topo/node"
@@ -73,7 +76,65 @@ func (s *State) save() error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, stateFile)); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
+	if len(s.Nodes) == 0 {
+		return nil
+	}
+	return writeInits(s.dir, s.Nodes)
+}
+
+// initsFile lists a running lab's node inits, a line "NODE PID START" each:
+// what topo exec reads to reach a node, without parsing the whole state.
+const initsFile = "inits"
+
+func writeInits(dir string, nodes map[string]node.Proc) error {
+	names := make([]string, 0, len(nodes))
+	for n := range nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b []byte
+	for _, n := range names {
+		p := nodes[n]
+		b = fmt.Appendf(b, "%s %d %d\n", n, p.PID, p.Start)
+	}
+	tmp := filepath.Join(dir, initsFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, initsFile)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
 	return nil
+}
+
+// readInit finds a node's init in a lab's inits file.
+func readInit(root, lab, name string) (node.Proc, bool) {
+	b, err := os.ReadFile(filepath.Join(labDir(root, lab), initsFile))
+	if err != nil {
+		return node.Proc{}, false
+	}
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if !bytes.HasPrefix(line, []byte(name+" ")) {
+			continue
+		}
+		f := strings.Fields(string(line))
+		if len(f) != 3 || f[0] != name {
+			continue
+		}
+		pid, err1 := strconv.Atoi(f[1])
+		start, err2 := strconv.ParseUint(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return node.Proc{}, false
+		}
+		return node.Proc{PID: pid, Start: start}, true
+	}
+	return node.Proc{}, false
 }
 
 // ErrNoLab is returned when a named lab has no state.

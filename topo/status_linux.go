@@ -7,7 +7,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/topo-lab/topo/link"
 	"github.com/topo-lab/topo/node"
@@ -99,26 +98,14 @@ func List(opt Options) ([]Summary, error) {
 type Target struct {
 	Lab, Node string
 	root      string
+	proc      node.Proc
 }
-
-// Sock is the socket of the node's init.
-func (t *Target) Sock() string { return node.SockPath(nodeDir(t.root, t.Lab), t.Node) }
 
 // Log is the node's log file.
 func (t *Target) Log() string { return node.LogPath(nodeDir(t.root, t.Lab), t.Node) }
 
-// Proc reads the lab's state for the node's init.
-func (t *Target) Proc() (node.Proc, error) {
-	st, err := ReadState(t.root, t.Lab)
-	if err != nil {
-		return node.Proc{}, err
-	}
-	p, ok := st.Nodes[t.Node]
-	if !ok {
-		return node.Proc{}, fmt.Errorf("node %s of lab %s is not running (topo status %s)", t.Node, t.Lab, t.Lab)
-	}
-	return p, nil
-}
+// Proc is the node's init.
+func (t *Target) Proc() node.Proc { return t.proc }
 
 // PickLab resolves the lab a command is about, from an argument that may be
 // written LAB/REST and the --lab flag, else the only lab running. It
@@ -153,18 +140,17 @@ func PickLab(arg, lab string, opt Options) (string, string, error) {
 
 // FindNode resolves a node argument: "node" when one lab runs (or lab is
 // given), else "lab/node". It reads no more than it must (exec is a hot
-// path): the node's socket existing is enough; the lab's state is read only
-// to explain a failure.
+// path): the lab's inits file; the lab's state is read only to explain a
+// failure.
 func FindNode(arg, lab string, opt Options) (*Target, error) {
 	root := opt.root()
 	lab, name, err := PickLab(arg, lab, opt)
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Lab: lab, Node: name, root: root}
 	if validName(name, maxNameLen) {
-		if _, err := os.Stat(t.Sock()); err == nil {
-			return t, nil
+		if p, ok := readInit(root, lab, name); ok {
+			return &Target{Lab: lab, Node: name, root: root, proc: p}, nil
 		}
 	}
 	st, err := ReadState(root, lab)
@@ -187,8 +173,8 @@ func Exec(t *Target, c node.Cmd) (int, error) {
 	if c.Dir == "" {
 		c.Dir, _ = os.Getwd()
 	}
-	code, err := node.Run(t.Sock(), c)
-	if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+	code, err := node.Run(t.proc, c)
+	if err != nil && errors.Is(err, node.ErrNotRunning) {
 		return code, fmt.Errorf("node %s of lab %s is not running (topo status %s)", t.Node, t.Lab, t.Lab)
 	}
 	return code, err

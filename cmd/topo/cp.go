@@ -33,13 +33,13 @@ DST that is an existing folder receives SRC under its own name.
 				if err != nil {
 					return err
 				}
-				return node.CopyOut(t.Sock(), srcPath, dstPath)
+				return node.CopyOut(t.Proc(), srcPath, dstPath)
 			default:
 				t, err := topo.FindNode(dstNode, lab, options())
 				if err != nil {
 					return err
 				}
-				return node.CopyIn(t.Sock(), srcPath, dstPath)
+				return node.CopyIn(t.Proc(), srcPath, dstPath)
 			}
 		},
 	}

@@ -162,6 +162,14 @@ func TestExecFastPath(t *testing.T) {
 			if _, _, code := topoCmd(t, root, "", "exec", "h1", "--", "sh", "-c", "exit 42"); code != 42 {
 				t.Errorf("status %d, want 42", code)
 			}
+			// GODEBUG=inittrace=1 makes the Go runtime print its package
+			// inits: the fast path never starts it.
+			t.Setenv("GODEBUG", "inittrace=1")
+			_, errs, code := topoCmd(t, root, "", "exec", "h1", "--", "true")
+			if ran := strings.Contains(errs, "init runtime"); code != 0 || ran != slow {
+				t.Errorf("exec true: status %d, Go runtime started: %v, want %v", code, ran, slow)
+			}
+			os.Unsetenv("GODEBUG")
 			if out, _, _ := topoCmd(t, root, "a\x00b\n", "exec", "h1", "--", "cat"); out != "a\x00b\n" {
 				t.Errorf("stdin: %q", out)
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -21,18 +23,26 @@ func newLogs() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := t.Proc()
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(t.Log())
-			if err != nil {
-				return err
-			}
-			defer f.Close()
+			p := t.Proc()
+			// The init makes the log on its first line: none yet is
+			// an empty log.
+			var f *os.File
+			defer func() {
+				if f != nil {
+					f.Close()
+				}
+			}()
 			for {
-				if _, err := io.Copy(os.Stdout, f); err != nil {
-					return err
+				if f == nil {
+					f, err = os.Open(t.Log())
+					if err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return err
+					}
+				}
+				if f != nil {
+					if _, err := io.Copy(os.Stdout, f); err != nil {
+						return err
+					}
 				}
 				if !follow || !p.Alive() {
 					return nil
