@@ -20,9 +20,9 @@ const startTimeout = 30 * time.Second
 
 // The descriptors an init is started with.
 const (
-	fdReady    = 3 // the init writes "ok" or an error, then closes it
-	fdConfig   = 4 // the Config, as records (see configRecords)
-	fdDir      = 5 // O_PATH of the node folder, where the init makes its log
+	fdReady  = 3 // the init writes "ok" or an error, then closes it
+	fdConfig = 4 // the Config, as records (see configRecords)
+	fdDir    = 5 // O_PATH of the node folder, where the init makes its log
 	// on its first line (a userns node gets /dev/null: its log is its stdout)
 	fdHosts    = 6 // the content of its /etc/hosts, to read (the init copies it)
 	fdHostname = 7 // unused: /dev/null
