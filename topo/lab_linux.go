@@ -190,7 +190,7 @@ func (u *upper) prepareImages() error {
 }
 
 func (u *upper) progress(stage string, done, total int) {
-	if u.opt.Progress != nil {
+	if u.opt.Progress != nil && stage != "" {
 		u.opt.Progress(Progress{stage, done, total})
 	}
 }
@@ -199,7 +199,7 @@ func (u *upper) startNodes(ctx context.Context) error {
 	nd := u.st.NodeDir()
 	hosts := filepath.Join(u.dir, "hosts")
 	v6 := u.lab.UsesIPv6()
-	return u.parallel(ctx, "nodes", len(u.lab.Nodes), func(i int) error {
+	err := u.parallel(ctx, "nodes", len(u.lab.Nodes), func(i int) error {
 		n := u.lab.Nodes[i]
 		cfg := node.Config{
 			Lab: u.lab.Name, Name: n.Name, HostsFile: hosts, Env: n.Env,
@@ -225,7 +225,18 @@ func (u *upper) startNodes(ctx context.Context) error {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		u.procs[i] = p
-		ns, err := link.OpenNS(p.NetNSPath())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The namespace handles (a descriptor and a netlink socket each) are
+	// opened once every init has started: each start copies topo's
+	// descriptor table into the new process and closes it again at exec,
+	// which would make starting N nodes cost N*N.
+	return u.parallel(ctx, "", len(u.lab.Nodes), func(i int) error {
+		n := u.lab.Nodes[i]
+		ns, err := link.OpenNS(u.procs[i].NetNSPath())
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
