@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -98,27 +100,48 @@ func FindInits(dir string) ([]Proc, error) {
 // A process that is already gone, or whose PID now names another process,
 // is left alone and counts as done.
 func Kill(ctx context.Context, procs []Proc) error {
-	var errs []error
-	var fds []int
-	for _, p := range procs {
-		fd, err := unix.PidfdOpen(p.PID, 0)
-		if err != nil {
-			if errors.Is(err, unix.ESRCH) {
-				continue
+	// The identity checks read /proc/PID/stat, which costs: spread them
+	// (and the signals, so that inits start dying early) over a few
+	// goroutines.
+	var (
+		mu   sync.Mutex
+		errs []error
+		fds  []int
+		wg   sync.WaitGroup
+	)
+	workers := min(max(len(procs)/64, 1), 2*runtime.GOMAXPROCS(0))
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var myErrs []error
+			var myFDs []int
+			for i := w; i < len(procs); i += workers {
+				p := procs[i]
+				fd, err := unix.PidfdOpen(p.PID, 0)
+				if err != nil {
+					if !errors.Is(err, unix.ESRCH) {
+						myErrs = append(myErrs, fmt.Errorf("pidfd %d: %w", p.PID, err))
+					}
+					continue
+				}
+				// Holding the pidfd pins the process: check it is still ours.
+				if st, err := StartTime(p.PID); err != nil || st != p.Start {
+					unix.Close(fd)
+					continue
+				}
+				if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+					myErrs = append(myErrs, fmt.Errorf("kill %d: %w", p.PID, err))
+				}
+				myFDs = append(myFDs, fd)
 			}
-			errs = append(errs, fmt.Errorf("pidfd %d: %w", p.PID, err))
-			continue
-		}
-		// Holding the pidfd pins the PID: check it is still ours.
-		if st, err := StartTime(p.PID); err != nil || st != p.Start {
-			unix.Close(fd)
-			continue
-		}
-		if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("kill %d: %w", p.PID, err))
-		}
-		fds = append(fds, fd)
+			mu.Lock()
+			errs = append(errs, myErrs...)
+			fds = append(fds, myFDs...)
+			mu.Unlock()
+		}()
 	}
+	wg.Wait()
 	defer func() {
 		for _, fd := range fds {
 			unix.Close(fd)

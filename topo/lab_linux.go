@@ -358,12 +358,32 @@ func (u *upper) rollback(ctx context.Context) error {
 // removeLab kills the given inits and any other init of the lab folder, then
 // removes the folder.
 func removeLab(ctx context.Context, dir string, procs []node.Proc) error {
+	return removeLabInits(ctx, dir, procs, true)
+}
+
+// removeLabInits is removeLab; scan false trusts procs to be every init of
+// the lab (a lab that came all the way up), sparing a read of every
+// process's command line.
+func removeLabInits(ctx context.Context, dir string, procs []node.Proc, scan bool) error {
 	serr := stopSchedules(ctx, dir)
-	found, ferr := node.FindInits(filepath.Join(dir, "nodes"))
-	all := append([]node.Proc{}, found...)
+	var all []node.Proc
 	for _, p := range procs {
 		if p.PID > 0 {
 			all = append(all, p)
+		}
+	}
+	var ferr error
+	if scan {
+		var found []node.Proc
+		found, ferr = node.FindInits(filepath.Join(dir, "nodes"))
+		seen := map[int]bool{}
+		for _, p := range all {
+			seen[p.PID] = true
+		}
+		for _, p := range found {
+			if !seen[p.PID] {
+				all = append(all, p)
+			}
 		}
 	}
 	kerr := node.Kill(ctx, all)
@@ -486,7 +506,13 @@ func Down(ctx context.Context, name string, opt Options) error {
 		st = &State{dir: dir}
 	}
 	var procs []node.Proc
+	// A lab that came all the way up has every init in its state; any
+	// other (a killed up, a down cut short) is searched for by command line.
+	scan := true
 	if st != nil {
+		if st.Phase == PhaseUp && st.Lab != nil && len(st.Nodes) == len(st.Lab.Nodes) {
+			scan = false
+		}
 		if st.Lab != nil && st.Nodes != nil {
 			st.Phase = PhaseStopping
 			_ = st.save()
@@ -498,7 +524,7 @@ func Down(ctx context.Context, name string, opt Options) error {
 	if opt.Progress != nil {
 		opt.Progress(Progress{"nodes", 0, len(procs)})
 	}
-	if err := removeLab(ctx, dir, procs); err != nil {
+	if err := removeLabInits(ctx, dir, procs, scan); err != nil {
 		return fmt.Errorf("lab %s: %w", name, err)
 	}
 	if opt.Progress != nil {
