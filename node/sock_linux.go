@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
+	"github.com/topo-lab/topo/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +36,7 @@ func dial(p Proc) (*net.UnixConn, error) {
 	if st, err := StartTime(p.PID); err != nil || st != p.Start {
 		return nil, ErrNotRunning
 	}
-	fd, err := socketIn(pidfd)
+	fd, err := netns.Socket(pidfd, unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return nil, ErrNotRunning
@@ -58,31 +58,4 @@ func dial(p Proc) (*net.UnixConn, error) {
 		return nil, err
 	}
 	return c.(*net.UnixConn), nil
-}
-
-// socketIn makes a SOCK_SEQPACKET socket in the network namespace of the
-// process pidfd refers to. The calling thread enters it for the socket
-// call alone; a thread that cannot return is left locked, so that Go
-// retires it rather than run other goroutines in the node's namespace.
-func socketIn(pidfd int) (int, error) {
-	runtime.LockOSThread()
-	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return -1, err
-	}
-	defer unix.Close(self)
-	if err := unix.Setns(pidfd, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return -1, fmt.Errorf("enter the node's network namespace: %w", err)
-	}
-	fd, serr := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("leave the node's network namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return fd, serr
 }
