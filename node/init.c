@@ -669,22 +669,25 @@ static int copy_file(const char *path, int fd, const char *text)
 
 // node_files gives the node its own /etc/hosts (a copy of the lab's, read
 // from TOPO_FD_HOSTS) and /etc/hostname. They are written in a scratch
-// tmpfs stacked on the node's /tmp, bound into place, and the scratch is
-// detached again: the files live on in their binds, leave nothing on the
-// host, and need no per-node file in the lab's state.
+// folder of the node's own /tmp (a tmpfs, mounted just before), bound into
+// place and unlinked again: the files live on in their binds, leave nothing
+// on the host or in /tmp, and cost no mount of their own.
 NOINLINE static void node_files(const char *root, int own)
 {
 	char scratch[PATH_MAX], p[PATH_MAX], src[PATH_MAX];
-	if (at(scratch, root, "/tmp") < 0)
+	if (at(scratch, root, "/tmp/.topo-node-files") < 0)
 		fail("%s", errbuf);
-	if (mount("tmpfs", scratch, "tmpfs", NODEV | MS_NOEXEC, "mode=700,size=16m") < 0)
-		fail("scratch tmpfs: %s", errstr(errno));
+	if (mkdir(scratch, 0700) < 0)
+		fail("scratch folder: %s", errstr(errno));
 	char hostname[256];
 	snprintf(hostname, sizeof hostname, "%s\n", node);
 	static const struct {
 		const char *name, *target;
 	} files[] = {{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}};
 	for (size_t i = 0; i < 2; i++) {
+		int n = snprintf(src, sizeof src, "%s/%s", scratch, files[i].name);
+		if (n < 0 || (size_t)n >= sizeof src)
+			fail("scratch path too long");
 		if (at(p, root, files[i].target) < 0)
 			fail("%s", errbuf);
 		if (ensure_file(p, own) < 0) {
@@ -692,16 +695,15 @@ NOINLINE static void node_files(const char *root, int own)
 				continue; // nothing to cover on this host
 			fail("%s", errbuf);
 		}
-		int n = snprintf(src, sizeof src, "%s/%s", scratch, files[i].name);
-		if (n < 0 || (size_t)n >= sizeof src)
-			fail("scratch path too long");
 		if (copy_file(src, i == 0 ? TOPO_FD_HOSTS : -1, hostname) < 0)
 			fail("%s", errbuf);
 		if (mount(src, p, NULL, MS_BIND, NULL) < 0)
 			fail("bind %s: %s", files[i].target, errstr(errno));
+		if (unlink(src) < 0)
+			fail("unlink scratch %s: %s", files[i].name, errstr(errno));
 	}
-	if (umount2(scratch, MNT_DETACH) < 0)
-		fail("detach scratch tmpfs: %s", errstr(errno));
+	if (rmdir(scratch) < 0)
+		fail("remove scratch folder: %s", errstr(errno));
 	close(TOPO_FD_HOSTS);
 	close(TOPO_FD_HOSTNAME);
 }
