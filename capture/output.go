@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // packet is one captured packet as the run loop hands it to an output. data points into the
