@@ -818,6 +818,8 @@ func parseIfaceAddr(s string) (netip.Prefix, string) {
 		return p, fmt.Sprintf("is the network address of %s: use a host address such as %s/%d", p.Masked(), a.Next(), p.Bits())
 	case a.Is4() && p.Bits() < 31 && a == lastAddr(p):
 		return p, fmt.Sprintf("is the broadcast address of %s: use a host address such as %s/%d", p.Masked(), a.Prev(), p.Bits())
+	case a.Is6() && p.Bits() < 127 && a == p.Masked().Addr():
+		return p, fmt.Sprintf("is the subnet-router anycast address of %s (every router of the link answers it): use a host address such as %s/%d", p.Masked(), a.Next(), p.Bits())
 	}
 	return p, ""
 }
