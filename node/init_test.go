@@ -247,51 +247,39 @@ func TestCommands(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
 	sock, _ := startNode(t, Config{Lab: "t", Name: "cmds", Env: []string{"A=node", "C=node"}})
-	runCmd := func(c Cmd) (string, int, error) {
-		out, err := os.CreateTemp(t.TempDir(), "out")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		null, _ := os.Open(os.DevNull)
-		defer null.Close()
-		c.Stdin, c.Stdout, c.Stderr = null, out, out
-		code, err := Run(sock, c)
-		b, _ := os.ReadFile(out.Name())
-		return string(b), code, err
-	}
+
 	// The caller's environment, then the node's, then -e; PATH by default.
-	out, code, err := runCmd(Cmd{Argv: []string{"sh", "-c", `echo "$A $B $C $D"`},
+	out, code, err := runCmd(t, sock, Cmd{Argv: []string{"sh", "-c", `echo "$A $B $C $D"`},
 		Env: []string{"A=caller", "B=caller", "PATH=/usr/bin:/bin"}, Extra: []string{"C=extra", "B=extra2", "D"}})
 	if err != nil || code != 0 || out != "node extra2 extra \n" {
 		t.Errorf("environment: %d %v %q", code, err, out)
 	}
-	out, _, _ = runCmd(Cmd{Argv: []string{"/usr/bin/env"}})
+	out, _, _ = runCmd(t, sock, Cmd{Argv: []string{"/usr/bin/env"}})
 	if !strings.Contains(out, "PATH="+defaultPath+"\n") || !strings.Contains(out, "A=node\n") {
 		t.Errorf("default environment: %q", out)
 	}
 	// Working directory, "/" where it does not exist.
 	for d, want := range map[string]string{"/tmp": "/tmp\n", "/nonexistent-dir": "/\n", "": "/\n", "/etc/hostname": "/\n"} {
-		if out, _, _ := runCmd(Cmd{Argv: []string{"pwd"}, Dir: d}); out != want {
+		if out, _, _ := runCmd(t, sock, Cmd{Argv: []string{"pwd"}, Dir: d}); out != want {
 			t.Errorf("pwd in %q: %q, want %q", d, out, want)
 		}
 	}
 	// Statuses: killed by a signal, not executable, not found.
-	if _, code, _ := runCmd(Cmd{Argv: []string{"sh", "-c", "kill -TERM $$"}}); code != 128+int(syscall.SIGTERM) {
+	if _, code, _ := runCmd(t, sock, Cmd{Argv: []string{"sh", "-c", "kill -TERM $$"}}); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("killed by SIGTERM: status %d", code)
 	}
 	run(t, sock, "sh", "-c", "echo echo hi > /tmp/noexec")
-	if _, code, err := runCmd(Cmd{Argv: []string{"/tmp/noexec"}}); code != 126 || err == nil || !strings.Contains(err.Error(), "permission denied") {
+	if _, code, err := runCmd(t, sock, Cmd{Argv: []string{"/tmp/noexec"}}); code != 126 || err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("not executable: %d %v", code, err)
 	}
-	if _, code, err := runCmd(Cmd{Argv: []string{"/tmp/nonexistent"}}); code != 126 || err == nil {
+	if _, code, err := runCmd(t, sock, Cmd{Argv: []string{"/tmp/nonexistent"}}); code != 126 || err == nil {
 		t.Errorf("missing path: %d %v", code, err)
 	}
-	if _, code, err := runCmd(Cmd{Argv: []string{"true"}, Env: []string{"PATH="}}); code != 127 || err == nil {
+	if _, code, err := runCmd(t, sock, Cmd{Argv: []string{"true"}, Env: []string{"PATH="}}); code != 127 || err == nil {
 		t.Errorf("empty PATH: %d %v", code, err)
 	}
 	// A relative PATH entry is looked up from "/", as the Go init did.
-	if out, code, _ := runCmd(Cmd{Argv: []string{"hostname"}, Env: []string{"PATH=bin"}}); code != 0 || out != "cmds\n" {
+	if out, code, _ := runCmd(t, sock, Cmd{Argv: []string{"hostname"}, Env: []string{"PATH=bin"}}); code != 0 || out != "cmds\n" {
 		t.Errorf("relative PATH: %d %q", code, out)
 	}
 	// Signals go to the command's process group.
@@ -300,7 +288,7 @@ func TestCommands(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		sigs <- syscall.SIGTERM
 	}()
-	if _, code, _ := runCmd(Cmd{Argv: []string{"sleep", "20"}, Signals: sigs}); code != 128+int(syscall.SIGTERM) {
+	if _, code, _ := runCmd(t, sock, Cmd{Argv: []string{"sleep", "20"}, Signals: sigs}); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("forwarded SIGTERM: status %d", code)
 	}
 	// A client that goes away takes its command's process group with it.

@@ -66,18 +66,11 @@ func TestNodeCannotCommandItsInit(t *testing.T) {
 	// The test binary is in the host's /tmp: the node sees it mounted.
 	sock, dir := startNode(t, Config{Lab: "t", Name: "self",
 		Mounts: []Mount{{Src: filepath.Dir(self), Dst: "/run/self", ReadOnly: true}}})
-	out, err := os.CreateTemp(t.TempDir(), "out")
+	b, _, err := runCmd(t, sock, Cmd{Argv: []string{"/run/self/" + filepath.Base(self)}, Env: []string{dialFromNodeEnv + "=1"}, Dir: "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
-	null, _ := os.Open(os.DevNull)
-	defer null.Close()
-	if _, err := Run(sock, Cmd{Argv: []string{"/run/self/" + filepath.Base(self)}, Env: []string{dialFromNodeEnv + "=1"}, Dir: "/", Stdin: null, Stdout: out, Stderr: out}); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(out.Name())
-	if !strings.Contains(string(b), "commands come from the host") {
+	if !strings.Contains(b, "commands come from the host") {
 		t.Errorf("the node's own process was not refused: %s", b)
 	}
 	if _, code := run(t, sock, "test", "-e", "/tmp/ran"); code == 0 {
@@ -110,6 +103,17 @@ func startNode(t *testing.T, cfg Config) (Proc, string) {
 // run runs argv in the node and returns its output and status.
 func run(t *testing.T, sock Proc, argv ...string) (string, int) {
 	t.Helper()
+	out, code, err := runCmd(t, sock, Cmd{Argv: argv, Env: os.Environ()})
+	if err != nil {
+		t.Logf("run %v: %v", argv, err)
+	}
+	return out, code
+}
+
+// runCmd runs c in the node with stdin from /dev/null and its output
+// (stdout and stderr) returned.
+func runCmd(t *testing.T, sock Proc, c Cmd) (string, int, error) {
+	t.Helper()
 	out, err := os.CreateTemp(t.TempDir(), "out")
 	if err != nil {
 		t.Fatal(err)
@@ -117,12 +121,10 @@ func run(t *testing.T, sock Proc, argv ...string) (string, int) {
 	defer out.Close()
 	null, _ := os.Open(os.DevNull)
 	defer null.Close()
-	code, err := Run(sock, Cmd{Argv: argv, Env: os.Environ(), Stdin: null, Stdout: out, Stderr: out})
-	if err != nil {
-		t.Logf("run %v: %v", argv, err)
-	}
+	c.Stdin, c.Stdout, c.Stderr = null, out, out
+	code, err := Run(sock, c)
 	b, _ := os.ReadFile(out.Name())
-	return string(b), code
+	return string(b), code, err
 }
 
 func TestNodeNamespaces(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -70,7 +69,7 @@ func main() {
 	host, _ := os.Hostname()
 	fmt.Printf("machine: %s, %d cores, %s; load %s\n", host, numCPU(), kernel(), loadavg())
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "shape\tN\ttopo up\tdown\tgone\tper node\tpeak RSS\tPSS/node\tip up\tdown\tgone\tup x\tdown x\tgone x\tmn up\tdown\tup x\tdown x\t")
+	fmt.Fprintln(w, "shape\tN\ttopo up\tdown\tper node\tpeak RSS\tPSS/node\tip up\tdown\tup x\tdown x\tmn up\tdown\tup x\tdown x\t")
 	perNode := map[string]map[int]time.Duration{}
 	for _, shape := range strings.Split(*shapes, ",") {
 		perNode[shape] = map[int]time.Duration{}
@@ -92,9 +91,9 @@ func main() {
 			}
 			per := t.up / time.Duration(len(g.nodes))
 			perNode[shape][n] = per
-			row := []string{shape, strconv.Itoa(n), secs(t.up), secs(t.down), secs(t.gone), ms(per),
+			row := []string{shape, strconv.Itoa(n), secs(t.up), secs(t.down), ms(per),
 				fmt.Sprintf("%.0f MiB", float64(t.peakKB)/1024), fmt.Sprintf("%d KiB", t.pssKB),
-				secs(ip.up), secs(ip.down), secs(ip.gone), ratio(t.up, ip.up), ratio(t.down, ip.down), ratio(t.gone, ip.gone)}
+				secs(ip.up), secs(ip.down), ratio(t.up, ip.up), ratio(t.down, ip.down)}
 			if haveMN && n <= *mnMax {
 				settle()
 				mn, err := measureMininet(work, g)
@@ -111,9 +110,8 @@ func main() {
 	}
 	w.Flush()
 	fmt.Println()
-	fmt.Println("down: until the command returns (ip's returns before the kernel has destroyed the namespaces, topo's once every")
-	fmt.Println("node's processes have exited); gone: until the kernel has destroyed every network namespace of the lab.")
-	fmt.Println("up x, down x, gone x: topo's time over ip -batch's (below 1 is faster than the raw path);")
+	fmt.Println("ip's down returns before the kernel has destroyed the namespaces; topo's once every node's processes have exited.")
+	fmt.Println("up x, down x: topo's time over ip -batch's (below 1 is faster than the raw path);")
 	fmt.Println("mn up x, down x: Mininet's time over topo's (above 1 is how many times topo is faster).")
 	for shape, m := range perNode {
 		if a, b := m[100], m[1000]; a > 0 && b > 0 {
@@ -183,11 +181,8 @@ func (g graph) dot() string {
 
 type result struct {
 	up, down time.Duration
-	// gone is the teardown until the kernel has destroyed every network
-	// namespace of the lab (see gone.go).
-	gone   time.Duration
-	peakKB int64
-	pssKB  int64
+	peakKB   int64
+	pssKB    int64
 }
 
 func measureTopo(bin, work string, g graph) (result, error) {
@@ -217,45 +212,12 @@ func measureTopo(bin, work string, g graph) (result, error) {
 	}
 	state := filepath.Join(root, g.name, "lab.json")
 	r.pssKB = pssPerNode(state)
-	pids := labPIDs(state)
-	first := takeNSIDs(len(pids))
-	if err := nameNSIDs(pids, first); err != nil {
-		return r, err
-	}
-	w, err := watchNSIDs()
-	if err != nil {
-		return r, err
-	}
-	start := time.Now()
 	var peak int64
 	if r.down, peak, err = run("down", g.name); err != nil {
 		return r, err
 	}
-	if err := w.wait(first, len(pids), time.Minute); err != nil {
-		return r, fmt.Errorf("topo down: %w", err)
-	}
-	r.gone = time.Since(start)
 	r.peakKB = max(r.peakKB, peak)
 	return r, nil
-}
-
-// labPIDs reads the PIDs of a lab's node inits from its state.
-func labPIDs(state string) []int {
-	b, err := os.ReadFile(state)
-	if err != nil {
-		return nil
-	}
-	var st struct {
-		Nodes map[string]struct{ PID int }
-	}
-	if json.Unmarshal(b, &st) != nil {
-		return nil
-	}
-	var out []int
-	for _, n := range st.Nodes {
-		out = append(out, n.PID)
-	}
-	return out
 }
 
 // pssPerNode averages the proportional set size of a lab's node inits.
@@ -297,7 +259,6 @@ func measureIP(work string, g graph) (result, error) {
 	ns := func(i int) string { return fmt.Sprintf("tb%d", i) }
 	var up, down bytes.Buffer
 	perNS := map[int]*bytes.Buffer{}
-	nsids, count := takeNSIDs(len(g.nodes)), 0
 	nsb := func(i int) *bytes.Buffer {
 		if perNS[i] == nil {
 			perNS[i] = &bytes.Buffer{}
@@ -311,8 +272,7 @@ func measureIP(work string, g graph) (result, error) {
 			fmt.Fprintf(&down, "link del tbbr%d\n", i)
 			continue
 		}
-		fmt.Fprintf(&up, "netns add %s\nnetns set %s %d\n", ns(i), ns(i), nsids+count)
-		count++
+		fmt.Fprintf(&up, "netns add %s\n", ns(i))
 		fmt.Fprintf(&down, "netns del %s\n", ns(i))
 		nsb(i)
 	}
@@ -354,20 +314,12 @@ func measureIP(work string, g graph) (result, error) {
 	}
 	r.up = time.Since(t)
 	// Teardown always runs: it removes whatever the up made.
-	w, werr := watchNSIDs()
 	t = time.Now()
 	c := exec.Command("ip", "-force", "-batch", "-")
 	c.Stdin = bytes.NewReader(down.Bytes())
 	_ = c.Run()
 	r.down = time.Since(t)
-	if err != nil || werr != nil {
-		return r, errors.Join(err, werr)
-	}
-	if err := w.wait(nsids, count, time.Minute); err != nil {
-		return r, fmt.Errorf("ip down: %w", err)
-	}
-	r.gone = time.Since(t)
-	return r, nil
+	return r, err
 }
 
 // rtnlCost is the best of three times to make the namespaces a node has and

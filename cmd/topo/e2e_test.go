@@ -45,6 +45,20 @@ func topoCmd(t *testing.T, root string, stdin string, args ...string) (string, s
 	return out.String(), errb.String(), code
 }
 
+// statusJSON is the part of topo status -o json the tests read.
+type statusJSON struct {
+	Name  string
+	Phase string
+	Nodes []struct {
+		Name   string
+		Alive  bool
+		Ifaces []struct {
+			Name  string
+			Addrs []string
+		}
+	}
+}
+
 func TestCLILifecycle(t *testing.T) {
 	testutil.RequireRoot(t)
 	if _, err := exec.LookPath("ping"); err != nil {
@@ -82,17 +96,7 @@ func TestCLILifecycle(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status: %d %s", code, errs)
 	}
-	var st struct {
-		Name  string
-		Nodes []struct {
-			Name   string
-			Alive  bool
-			Ifaces []struct {
-				Name  string
-				Addrs []string
-			}
-		}
-	}
+	var st statusJSON
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status json: %v\n%s", err, out)
 	}

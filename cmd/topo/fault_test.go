@@ -233,17 +233,7 @@ func TestConcurrentExecWhileFlapping(t *testing.T) {
 // quickstart lab, or "" when every node is alive with its interfaces and
 // addresses (the flapping link may be up or down).
 func checkQuickstartStatus(out string) string {
-	var st struct {
-		Phase string
-		Nodes []struct {
-			Name   string
-			Alive  bool
-			Ifaces []struct {
-				Name  string
-				Addrs []string
-			}
-		}
-	}
+	var st statusJSON
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		return fmt.Sprintf("not JSON: %v", err)
 	}
