@@ -90,7 +90,6 @@ static int only_lab(const char *root, char *lab, size_t n)
 	return count == 1 && lab[0] != '\0';
 }
 
-// value finds key's value in a reply of key\0value\0 records.
 // find_init looks the node up in the lab's inits file ("NODE PID START"
 // lines), written by topo up.
 static int find_init(const char *root, const char *lab, const char *name, pid_t *pid, unsigned long long *start)
@@ -175,6 +174,7 @@ static int connect_node(const char *root, const char *lab, const char *name)
 	return s;
 }
 
+// value finds key's value in a reply of key\0value\0 records.
 static const char *value(const char *b, size_t n, const char *key)
 {
 	if (n == 0 || b[n - 1] != '\0')

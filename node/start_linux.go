@@ -22,8 +22,10 @@ const startTimeout = 30 * time.Second
 const (
 	fdReady  = 3 // the init writes "ok" or an error, then closes it
 	fdConfig = 4 // the Config, as records (see configRecords)
-	fdDir    = 5 // O_PATH of the node folder, where the init makes its log
-	// on its first line (a userns node gets /dev/null: its log is its stdout)
+	// fdDir is an O_PATH descriptor of the node folder, where the init
+	// makes its log on its first line (a userns node gets /dev/null: its
+	// log is its stdout already).
+	fdDir      = 5
 	fdHosts    = 6 // the content of its /etc/hosts, to read (the init copies it)
 	fdHostname = 7 // unused: /dev/null
 	fdMounts   = 8 // one detached bind mount per Mount, then, with an
