@@ -49,15 +49,20 @@ func main() {
 	// when it was not one before.
 	if !mountPoint("/run/netns") {
 		_, statErr := os.Stat("/run/netns")
-		defer func() {
+		atExit = append(atExit, func() {
 			if mountPoint("/run/netns") {
 				_ = syscall.Unmount("/run/netns", syscall.MNT_DETACH)
 			}
 			if statErr != nil {
 				_ = os.Remove("/run/netns")
 			}
-		}()
+		})
 	}
+	defer func() {
+		for _, f := range atExit {
+			f()
+		}
+	}()
 	quiet = rtnlCost()
 	// Namespaces are destroyed by the kernel after down returns, topo's
 	// and ip's alike, and that work holds the rtnl lock and slows whatever
@@ -463,7 +468,13 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// atExit undoes what the run changed on the host; fail runs it too.
+var atExit []func()
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "scale:", err)
+	for _, f := range atExit {
+		f()
+	}
 	os.Exit(1)
 }
