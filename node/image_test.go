@@ -104,7 +104,7 @@ func TestUserNamespace(t *testing.T) {
 	os.Chmod(shared, 0o777)
 	hostFile := filepath.Join(shared, "root-owned")
 	os.WriteFile(hostFile, []byte("host\n"), 0o644)
-	p, _ := startNode(t, Config{Lab: "t", Name: "u1", UserNS: true,
+	p, dir := startNode(t, Config{Lab: "t", Name: "u1", UserNS: true,
 		Mounts: []Mount{{Src: shared, Dst: "/run/shared"}}})
 	sock := p
 	if out, _ := run(t, sock, "id", "-u"); out != "0\n" {
@@ -135,6 +135,21 @@ func TestUserNamespace(t *testing.T) {
 	}
 	if _, code := run(t, sock, "ping", "-c", "1", "-W", "1", "127.0.0.1"); code != 0 {
 		t.Error("ping loopback in a userns node")
+	}
+	// Its init cannot make its log in host root's folder: it was given it,
+	// and exec lines' output lands there.
+	if err := RunScript(sock, []string{"echo from-userns"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		b, _ := os.ReadFile(LogPath(dir, "u1"))
+		if strings.Contains(string(b), "from-userns\n") {
+			break
+		}
+		if i == 250 {
+			t.Fatalf("userns node's log: %q", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -371,4 +371,8 @@ func TestSysctlError(t *testing.T) {
 	if ps, _ := FindInits(d); len(ps) != 0 {
 		t.Errorf("inits left: %v", ps)
 	}
+	// The init made its log to say why it gave up.
+	if b, _ := os.ReadFile(LogPath(d, "bad")); !strings.Contains(string(b), "topo init: sysctl net.ipv4.no_such_setting=1") {
+		t.Errorf("log of the failed init: %q", b)
+	}
 }
