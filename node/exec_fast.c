@@ -156,9 +156,23 @@ static int connect_node(const char *root, const char *lab, const char *name)
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		return -1;
-	if (start_time(pid, &now) < 0 || now != start || setns(pidfd, CLONE_NEWNET) < 0) {
+	if (start_time(pid, &now) < 0 || now != start) {
 		close(pidfd);
 		return -1;
+	}
+	if (setns(pidfd, CLONE_NEWNET) < 0) {
+		// Before Linux 5.8 setns takes no pidfd: open the namespace in
+		// /proc, and check the pidfd's process still lives after that.
+		char p[64];
+		snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+		int ns = errno == EINVAL ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+		int ok = ns >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 && setns(ns, CLONE_NEWNET) == 0;
+		if (ns >= 0)
+			close(ns);
+		if (!ok) {
+			close(pidfd);
+			return -1;
+		}
 	}
 	close(pidfd);
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -231,5 +232,41 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 	}
 	if ps, _ := FindInits(dir); len(ps) != 0 {
 		t.Fatalf("inits left: %v", ps)
+	}
+}
+
+// TestDialViaProc: the way into a node's network namespace for kernels
+// whose setns takes no pidfd reaches the init's socket too (which exists
+// only in the node's namespace), and refuses a process that has ended.
+func TestDialViaProc(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	p, _ := startNode(t, Config{Lab: "t", Name: "viaproc"})
+	pidfd, err := unix.PidfdOpen(p.PID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := socketViaProc(p.PID, pidfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + sockName}); err != nil {
+		t.Errorf("connect from the namespace entered through /proc: %v", err)
+	}
+	// A process that has exited: its pidfd says so.
+	c := exec.Command("true")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := unix.PidfdOpen(c.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dead)
+	c.Wait()
+	if _, err := socketViaProc(c.Process.Pid, dead); err != ErrNotRunning {
+		t.Errorf("via /proc to an ended process: %v, want ErrNotRunning", err)
 	}
 }

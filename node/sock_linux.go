@@ -37,6 +37,12 @@ func dial(p Proc) (*net.UnixConn, error) {
 		return nil, ErrNotRunning
 	}
 	fd, err := netns.Socket(pidfd, unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 5.8 cannot setns through a pidfd: go through
+		// /proc, and check the pidfd's process is still alive after the
+		// open, so the namespace opened is its.
+		fd, err = socketViaProc(p.PID, pidfd)
+	}
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return nil, ErrNotRunning
@@ -58,4 +64,18 @@ func dial(p Proc) (*net.UnixConn, error) {
 		return nil, err
 	}
 	return c.(*net.UnixConn), nil
+}
+
+// socketViaProc is dial's way into the node's network namespace on kernels
+// whose setns does not take a pidfd.
+func socketViaProc(pid, pidfd int) (int, error) {
+	nsfd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, ErrNotRunning
+	}
+	defer unix.Close(nsfd)
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		return -1, ErrNotRunning
+	}
+	return netns.Socket(nsfd, unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
 }
