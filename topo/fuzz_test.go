@@ -10,7 +10,7 @@ import (
 // FuzzParse: Parse never panics, and every error is a *ValidationError.
 func FuzzParse(f *testing.F) {
 	var seeds []string
-	for _, pat := range []string{"../examples/*.dot", "testdata/good/*.dot", "testdata/bad/*.dot"} {
+	for _, pat := range []string{"../examples/*.dot", "../labs/*/*.dot", "../labs/*/*/*.dot", "testdata/good/*.dot", "testdata/bad/*.dot"} {
 		m, _ := filepath.Glob(pat)
 		seeds = append(seeds, m...)
 	}
