@@ -494,3 +494,33 @@ func TestAttributesNeverReachAShell(t *testing.T) {
 		}
 	}
 }
+
+// TestExecWhileLinking: once its nodes have started, a lab's nodes answer
+// topo exec while up is still making the links.
+func TestExecWhileLinking(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Load(filepath.Join("..", "examples", "quickstart.dot"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	var code = -1
+	opt := Options{Root: root, Progress: func(p Progress) {
+		if p.Stage == "links" && p.Done == 0 {
+			out, code = sh(t, root, lab.Name, "h1", "hostname")
+		}
+	}}
+	if err := Up(context.Background(), lab, opt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Down(context.Background(), lab.Name, Options{Root: root}); err != nil {
+			t.Error(err)
+		}
+	})
+	if code != 0 || out != "h1\n" {
+		t.Errorf("exec while the links were made: %d %q", code, out)
+	}
+}
