@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/topo-lab/topo/internal/testutil"
 	"github.com/topo-lab/topo/node"
@@ -306,18 +305,5 @@ func failures(rep *topo.CheckReport) string {
 // stderr and the exit status.
 func topoCmd(t *testing.T, root string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c := exec.CommandContext(ctx, bin, args...)
-	c.Env = append(os.Environ(), "TOPO_STATE_DIR="+root)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return testutil.RunTopo(t, bin, root, "", args...)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -665,24 +664,12 @@ func (n *NS) SetMTU(index, mtu int) error {
 func (n *NS) Restore(index int, addrs []netip.Prefix, routes []Route) error {
 	var errs []error
 	for _, p := range addrs {
-		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-		if p.Addr().Is6() {
-			a.Flags = unix.IFA_F_NODAD
-		}
-		if err := n.h.AddrReplace(byIndex(index, ""), a); err != nil {
+		if err := n.h.AddrReplace(byIndex(index, ""), nlAddr(p)); err != nil {
 			errs = append(errs, fmt.Errorf("address %s: %w", p, err))
 		}
 	}
 	for _, r := range routes {
-		rt := &netlink.Route{
-			Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
-			LinkIndex: r.DevIndex,
-			Priority:  r.Metric,
-		}
-		if r.Via.IsValid() {
-			rt.Gw = r.Via.AsSlice()
-		}
-		if err := n.h.RouteReplace(rt); err != nil {
+		if err := n.h.RouteReplace(nlRoute(r)); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", r.Dst, err))
 		}
 	}

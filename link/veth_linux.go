@@ -96,16 +96,36 @@ func byIndex(index int, name string) netlink.Link {
 	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index, Name: name}}
 }
 
+// nlAddr is an interface address for netlink. IPv6 addresses skip
+// duplicate address detection: a lab's addresses are unique by
+// construction and should be usable at once.
+func nlAddr(p netip.Prefix) *netlink.Addr {
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	return a
+}
+
+// nlRoute is a static route for netlink.
+func nlRoute(r Route) *netlink.Route {
+	rt := &netlink.Route{
+		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
+		LinkIndex: r.DevIndex,
+		Priority:  r.Metric,
+	}
+	if r.Via.IsValid() {
+		rt.Gw = r.Via.AsSlice()
+	}
+	return rt
+}
+
 // AddAddrs adds addresses to the interface with the given index. IPv6
 // addresses skip duplicate address detection: a lab's addresses are unique
 // by construction and should be usable at once.
 func (n *NS) AddAddrs(index int, addrs []netip.Prefix) error {
 	for _, p := range addrs {
-		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-		if p.Addr().Is6() {
-			a.Flags = unix.IFA_F_NODAD
-		}
-		if err := n.h.AddrAdd(byIndex(index, ""), a); err != nil {
+		if err := n.h.AddrAdd(byIndex(index, ""), nlAddr(p)); err != nil {
 			return fmt.Errorf("add address %s: %w", p, err)
 		}
 	}
@@ -129,16 +149,5 @@ func (n *NS) AddBridge(name string, index, mtu int) (int, error) {
 
 // AddRoute adds a static route.
 func (n *NS) AddRoute(r Route) error {
-	rt := &netlink.Route{
-		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
-		LinkIndex: r.DevIndex,
-		Priority:  r.Metric,
-	}
-	if r.Via.IsValid() {
-		rt.Gw = r.Via.AsSlice()
-	}
-	if err := n.h.RouteAdd(rt); err != nil {
-		return err
-	}
-	return nil
+	return n.h.RouteAdd(nlRoute(r))
 }

@@ -412,64 +412,51 @@ func (c LinkChange) merge(im Impair) Impair {
 	if c.Clear {
 		im = Impair{}
 	}
-	set := func(dst *time.Duration, v *time.Duration) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setf := func(dst *float64, v *float64) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&im.Delay, c.Delay)
-	set(&im.Jitter, c.Jitter)
-	setf(&im.Loss, c.Loss)
-	setf(&im.Duplicate, c.Duplicate)
-	setf(&im.Corrupt, c.Corrupt)
-	setf(&im.Reorder, c.Reorder)
-	if c.Rate != nil {
-		im.Rate = *c.Rate
-	}
-	if c.Limit != nil {
-		im.Limit = *c.Limit
-	}
+	setIf(&im.Delay, c.Delay)
+	setIf(&im.Jitter, c.Jitter)
+	setIf(&im.Loss, c.Loss)
+	setIf(&im.Duplicate, c.Duplicate)
+	setIf(&im.Corrupt, c.Corrupt)
+	setIf(&im.Reorder, c.Reorder)
+	setIf(&im.Rate, c.Rate)
+	setIf(&im.Limit, c.Limit)
 	return im
+}
+
+// setIf sets *dst to *v when v is set.
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
 
 // undo is the change that gives back what c changes, from the values prev
 // and mtu they had.
 func (c LinkChange) undo(prev Impair, mtu int) LinkChange {
-	u := LinkChange{}
 	all := c.Clear
-	if all || c.Delay != nil {
-		u.Delay = &prev.Delay
-	}
-	if all || c.Jitter != nil {
-		u.Jitter = &prev.Jitter
-	}
-	if all || c.Loss != nil {
-		u.Loss = &prev.Loss
-	}
-	if all || c.Duplicate != nil {
-		u.Duplicate = &prev.Duplicate
-	}
-	if all || c.Corrupt != nil {
-		u.Corrupt = &prev.Corrupt
-	}
-	if all || c.Reorder != nil {
-		u.Reorder = &prev.Reorder
-	}
-	if all || c.Rate != nil {
-		u.Rate = &prev.Rate
-	}
-	if all || c.Limit != nil {
-		u.Limit = &prev.Limit
+	u := LinkChange{
+		Delay:     prevIf(all, c.Delay, prev.Delay),
+		Jitter:    prevIf(all, c.Jitter, prev.Jitter),
+		Loss:      prevIf(all, c.Loss, prev.Loss),
+		Duplicate: prevIf(all, c.Duplicate, prev.Duplicate),
+		Corrupt:   prevIf(all, c.Corrupt, prev.Corrupt),
+		Reorder:   prevIf(all, c.Reorder, prev.Reorder),
+		Rate:      prevIf(all, c.Rate, prev.Rate),
+		Limit:     prevIf(all, c.Limit, prev.Limit),
 	}
 	if c.MTU != nil {
 		u.MTU = &mtu
 	}
 	return u
+}
+
+// prevIf is the field of an undo: the previous value when the change
+// touched the field (or all of them), else unset.
+func prevIf[T any](all bool, changed *T, prev T) *T {
+	if all || changed != nil {
+		return &prev
+	}
+	return nil
 }
 
 // String says what the change does: "loss 50% for 5s every 1m0s".
@@ -556,17 +543,10 @@ func LinkSet(ctx context.Context, lab, spec string, ch LinkChange, opt Options) 
 		if ch.For > 0 {
 			return startSchedule(st, &Schedule{Kind: "fault", Change: &ch}, ref)
 		}
-		es, err := ends(st, ref)
-		if err != nil {
+		return withEnds(ctx, st, ref, func(es []end) error {
+			_, err := applyChange(es, ref, ch)
 			return err
-		}
-		unlock, err := lockLinks(ctx, st.Dir())
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		_, err = applyChange(es, ref, ch)
-		return err
+		})
 	})
 }
 
@@ -576,16 +556,7 @@ func LinkSet(ctx context.Context, lab, spec string, ch LinkChange, opt Options) 
 // took (IPv6 addresses, static routes through the interface).
 func LinkSetState(ctx context.Context, lab, spec string, up bool, opt Options) error {
 	return withLink(ctx, lab, spec, opt, func(st *State, ref linkRef) error {
-		es, err := ends(st, ref)
-		if err != nil {
-			return err
-		}
-		unlock, err := lockLinks(ctx, st.Dir())
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		return setState(es, up)
+		return withEnds(ctx, st, ref, func(es []end) error { return setState(es, up) })
 	})
 }
 
@@ -637,6 +608,20 @@ func withLink(ctx context.Context, lab, spec string, opt Options, f func(*State,
 		return fmt.Errorf("lab %s is %s, not up", st.Lab.Name, st.Phase)
 	}
 	return f(st, ref)
+}
+
+// withEnds runs f on the link's ends under the lab's links lock.
+func withEnds(ctx context.Context, st *State, ref linkRef, f func([]end) error) error {
+	es, err := ends(st, ref)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockLinks(ctx, st.Dir())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f(es)
 }
 
 // lockLinks serialises the read-change-write of link parameters between

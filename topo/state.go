@@ -76,10 +76,7 @@ func (s *State) save() error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, stateFile)); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	if len(s.Nodes) == 0 {
-		return nil
-	}
-	return writeInits(s.dir, s.Nodes)
+	return nil
 }
 
 // initsFile lists a running lab's node inits, a line "NODE PID START" each:

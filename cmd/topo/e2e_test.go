@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -30,19 +29,19 @@ func TestMain(m *testing.M) {
 // stderr and the exit status.
 func topoCmd(t *testing.T, root string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	c := exec.Command(bin, args...)
-	c.Env = append(os.Environ(), "TOPO_STATE_DIR="+root)
-	c.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
+	return testutil.RunTopo(t, bin, root, stdin, args...)
+}
+
+// upQuickstart brings the quickstart lab up under a private state root,
+// which it returns, and takes everything there down at cleanup.
+func upQuickstart(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
+		t.Fatal(errs)
 	}
-	return out.String(), errb.String(), code
+	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	return root
 }
 
 // statusJSON is the part of topo status -o json the tests read.
@@ -152,11 +151,7 @@ func TestCLIInvalidFileCreatesNothing(t *testing.T) {
 func TestExecFastPath(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	root := t.TempDir()
-	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
-		t.Fatal(errs)
-	}
-	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	root := upQuickstart(t)
 	for _, slow := range []bool{false, true} {
 		name := map[bool]string{false: "fast", true: "go"}[slow]
 		t.Run(name, func(t *testing.T) {

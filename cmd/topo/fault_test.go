@@ -136,11 +136,7 @@ func TestConcurrentUpsOfOneLab(t *testing.T) {
 func TestKilledNodeInit(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	root := t.TempDir()
-	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
-		t.Fatal(errs)
-	}
-	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	root := upQuickstart(t)
 	b, _ := os.ReadFile(filepath.Join(root, "quickstart", "lab.json"))
 	var st struct {
 		Nodes map[string]struct{ PID int }
@@ -153,12 +149,7 @@ func TestKilledNodeInit(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	out, _, _ := topoCmd(t, root, "", "status", "-o", "json")
-	var s struct {
-		Nodes []struct {
-			Name  string
-			Alive bool
-		}
-	}
+	var s statusJSON
 	json.Unmarshal([]byte(out), &s)
 	for _, n := range s.Nodes {
 		if n.Alive == (n.Name == "h2") {
@@ -184,11 +175,7 @@ func TestKilledNodeInit(t *testing.T) {
 func TestConcurrentExecWhileFlapping(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
-	root := t.TempDir()
-	if _, errs, code := topoCmd(t, root, "", "up", "../../examples/quickstart.dot"); code != 0 {
-		t.Fatal(errs)
-	}
-	t.Cleanup(func() { topoCmd(t, root, "", "down", "--all") })
+	root := upQuickstart(t)
 	if _, errs, code := topoCmd(t, root, "", "link", "flap", "r1--h2", "--down", "100ms", "--up", "100ms", "--count", "10"); code != 0 {
 		t.Fatalf("flap: %s", errs)
 	}

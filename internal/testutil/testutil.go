@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -135,4 +136,26 @@ func BuildTopo(pkg string) string {
 		panic("build topo: " + err.Error())
 	}
 	return bin
+}
+
+// RunTopo runs the topo binary bin with the state root root and stdin as
+// its input, and returns its stdout, stderr and exit status. A run that
+// takes over three minutes is killed.
+func RunTopo(t testing.TB, bin, root, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, bin, args...)
+	c.Env = append(os.Environ(), "TOPO_STATE_DIR="+root)
+	c.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
 }
