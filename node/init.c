@@ -56,6 +56,9 @@
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
@@ -1674,6 +1677,109 @@ __attribute__((noreturn)) static void init_main(const char *name)
 	serve();
 }
 
+// started_by_lab says whether this process was started by
+// LabInit.StartNode: in the lab's PID namespace, with its config in a memfd
+// (a command line typed by hand has none).
+static int started_by_lab(void)
+{
+	return fcntl(TOPO_FD_CONFIG, F_GET_SEALS) >= 0;
+}
+
+// become_pid1 makes the node's PID namespace, in the lab's, and goes on in
+// a child, its PID 1; this process exits, and the lab init adopts the
+// child. The clone that started this process could not make it: the
+// kernel refuses a new PID namespace to a thread that entered another.
+static void become_pid1(const char *name)
+{
+	node = name;
+	if (unshare(CLONE_NEWPID) < 0)
+		fail("new PID namespace: %s", errstr(errno));
+	pid_t c = fork();
+	if (c < 0)
+		fail("fork the init: %s", errstr(errno));
+	if (c > 0)
+		_exit(0);
+}
+
+// end_lab ends the lab's nodes one after another, each once the one before
+// has exited (or a second has passed). Ending them all at once would make as
+// many exiting processes compete for the CPUs, and keep the machine, and
+// whatever runs next, busy until the last had exited. The nodes' inits are
+// the lab init's children (become_pid1); ending one ends its node.
+static void end_lab(void)
+{
+	// /proc is the host's: it names the children by their host PIDs,
+	// which a descriptor of their /proc folder turns into something to
+	// signal (pidfd_send_signal takes those too).
+	static char list[1 << 20];
+	int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, list + n, sizeof list - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (n += (size_t)r) == sizeof list - 1)
+			break;
+	}
+	close(fd);
+	list[n] = '\0';
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (char *p = list, *end; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		char path[32];
+		snprintf(path, sizeof path, "/proc/%ld", pid);
+		int pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pfd < 0)
+			continue;
+		int sent = syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0;
+		close(pfd);
+		if (!sent)
+			continue;
+		struct timespec second = {1, 0};
+		siginfo_t si;
+		while (waitpid(-1, NULL, WNOHANG) <= 0 && sigtimedwait(&chld, &si, &second) >= 0)
+			;
+	}
+}
+
+// lab_main is the init of a lab: PID 1 of the lab's own PID namespace, in
+// which the PID namespace of every node of the lab is made. It holds
+// nothing else (it shares the host's other namespaces) and reaps what is
+// left to it. Killing it ends every process of the lab at once: the kernel
+// ends all the processes of a PID namespace, and of the namespaces made in
+// it, when its PID 1 exits. SIGTERM ends the lab gently: end_lab, then the
+// lab init itself.
+__attribute__((noreturn)) static void lab_main(void)
+{
+	sigset_t all, want;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	sigemptyset(&want);
+	sigaddset(&want, SIGCHLD);
+	sigaddset(&want, SIGTERM);
+	if (write_all(TOPO_FD_READY, "ok", 2) < 0)
+		_exit(1);
+	close(TOPO_FD_READY);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&want, &si);
+		if (sig < 0 && errno != EINTR)
+			_exit(1);
+		if (sig == SIGTERM) {
+			end_lab();
+			_exit(0);
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+}
+
 #if !defined(__GLIBC__) || defined(TOPO_INIT_PROC_CMDLINE)
 // args reads the command line from /proc (only glibc passes it to
 // constructors). It returns argc, with argv pointing into a static buffer.
@@ -1703,26 +1809,42 @@ static int args(char **argv, int max)
 }
 #endif
 
-// topo_node_init takes over when this process is a node's init: started by
-// Start as "topo __init DIR NODE", as PID 1 of a new PID namespace. Any
-// other process goes on into the Go runtime (where MaybeRunInit refuses
-// an init command line that is not PID 1).
+// topo_node_init takes over when this process is a node's init, started by
+// Start as "topo __init DIR NODE" as PID 1 of a new PID namespace (or by
+// LabInit.StartNode, to make that namespace), or a lab's, started by
+// StartLab as "topo __init DIR". Any other process goes on into the Go
+// runtime (where MaybeRunInit refuses an init command line).
 #if defined(__GLIBC__) && !defined(TOPO_INIT_PROC_CMDLINE)
 __attribute__((constructor)) static void topo_node_init(int argc, char **argv, char **envp)
 {
 	(void)envp;
-	if (argc != 4 || argv == NULL || strcmp(argv[1], INIT_ARG) != 0 || getpid() != 1)
+	if (argc < 3 || argc > 4 || argv == NULL || strcmp(argv[1], INIT_ARG) != 0)
 		return;
+	if (getpid() != 1) {
+		if (argc != 4 || !started_by_lab())
+			return;
+		become_pid1(argv[3]);
+	}
+	if (argc == 3)
+		lab_main();
 	init_main(argv[3]);
 }
 #else
 __attribute__((constructor)) static void topo_node_init(void)
 {
-	if (getpid() != 1)
+	if (getpid() != 1 && !started_by_lab())
 		return;
 	char *argv[5];
-	if (args(argv, 5) != 4 || strcmp(argv[1], INIT_ARG) != 0)
+	int argc = args(argv, 5);
+	if (argc < 3 || argc > 4 || strcmp(argv[1], INIT_ARG) != 0)
 		return;
+	if (getpid() != 1) {
+		if (argc != 4)
+			return;
+		become_pid1(argv[3]);
+	}
+	if (argc == 3)
+		lab_main();
 	init_main(argv[3]);
 }
 #endif

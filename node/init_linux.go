@@ -13,7 +13,7 @@ import (
 // Call it first thing in main and in the TestMain of packages whose tests
 // start nodes.
 func MaybeRunInit() {
-	if len(os.Args) == 4 && os.Args[1] == initArg {
+	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == initArg {
 		fmt.Fprintf(os.Stderr, "topo: %q is how topo starts a node's init; it is not a command\n", initArg)
 		os.Exit(2)
 	}

@@ -67,8 +67,8 @@ func (p Proc) Alive() bool {
 // NetNSPath is the path of the node's network namespace.
 func (p Proc) NetNSPath() string { return "/proc/" + strconv.Itoa(p.PID) + "/ns/net" }
 
-// FindInits lists the running inits started for the nodes of dir, found by
-// their command line, whatever any state file says. It is how a lab whose
+// FindInits lists the running inits started for the nodes of dir, and the
+// lab's init, found by their command line, whatever any state file says. It is how a lab whose
 // topo up was killed before writing its state is still ended.
 func FindInits(dir string) ([]Proc, error) {
 	ents, err := os.ReadDir("/proc")
@@ -100,55 +100,76 @@ func FindInits(dir string) ([]Proc, error) {
 // A process that is already gone, or whose PID now names another process,
 // is left alone and counts as done.
 func Kill(ctx context.Context, procs []Proc) error {
-	// The identity checks read /proc/PID/stat, which costs: spread them
-	// (and the signals, so that inits start dying early) over a few
-	// goroutines.
-	var (
-		mu   sync.Mutex
-		errs []error
-		fds  []int
-		wg   sync.WaitGroup
-	)
+	return signal(ctx, procs, unix.SIGKILL, true)
+}
+
+// Doom sends SIGKILL to every given init and returns without waiting for
+// them to exit. A process with SIGKILL pending never runs its own code
+// again; the kernel ends it, the rest of its PID namespace with it, and
+// frees its namespaces and interfaces in the background, as it frees a
+// namespace after ip netns del. A process that is already gone, or whose
+// PID now names another process, is left alone.
+func Doom(procs []Proc) error {
+	return signal(context.Background(), procs, unix.SIGKILL, false)
+}
+
+// signal sends sig to every given process that is still the one named, and
+// with wait, waits until each has exited.
+func signal(ctx context.Context, procs []Proc, sig unix.Signal, wait bool) error {
+	// Open a pidfd of each and check that it is still ours. Reading
+	// /proc/PID/stat costs: spread it over a few goroutines.
+	fds := make([]int, len(procs))
+	errs := make([]error, len(procs))
 	workers := min(max(len(procs)/64, 1), 2*runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var myErrs []error
-			var myFDs []int
 			for i := w; i < len(procs); i += workers {
 				p := procs[i]
+				fds[i] = -1
 				fd, err := unix.PidfdOpen(p.PID, 0)
 				if err != nil {
 					if !errors.Is(err, unix.ESRCH) {
-						myErrs = append(myErrs, fmt.Errorf("pidfd %d: %w", p.PID, err))
+						errs[i] = fmt.Errorf("pidfd %d: %w", p.PID, err)
 					}
 					continue
 				}
-				// Holding the pidfd pins the process: check it is still ours.
+				// The pidfd names the process it was opened on: check
+				// that this is still ours.
 				if st, err := StartTime(p.PID); err != nil || st != p.Start {
 					unix.Close(fd)
 					continue
 				}
-				if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-					myErrs = append(myErrs, fmt.Errorf("kill %d: %w", p.PID, err))
-				}
-				myFDs = append(myFDs, fd)
+				fds[i] = fd
 			}
-			mu.Lock()
-			errs = append(errs, myErrs...)
-			fds = append(fds, myFDs...)
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	defer func() {
 		for _, fd := range fds {
-			unix.Close(fd)
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 		}
 	}()
+	// Then signal them all in a row: a killed init's exit takes a CPU at
+	// once and slows whatever else runs.
+	var pending []int
+	for i, fd := range fds {
+		if fd < 0 {
+			continue
+		}
+		if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs[i] = fmt.Errorf("kill %d: %w", procs[i].PID, err)
+		}
+		pending = append(pending, fd)
+	}
+	if !wait {
+		return errors.Join(errs...)
+	}
 	// A pidfd polls readable once its process has exited.
-	pending := fds
 	for len(pending) > 0 {
 		n := min(len(pending), 1024)
 		pfds := make([]unix.PollFd, n)
@@ -181,15 +202,16 @@ func Kill(ctx context.Context, procs []Proc) error {
 // waitTick is how often loops that wait on the kernel look again.
 const waitTick = 5 * time.Millisecond
 
-// Init is a node init found running, with where it belongs.
+// Init is a node init, or a lab init, found running, with where it belongs.
 type Init struct {
 	Proc
-	// Dir is the lab's node folder it was started for, Name its node.
+	// Dir is the lab's node folder it was started for, Name its node (""
+	// for the lab init).
 	Dir, Name string
 }
 
-// FindAllInits lists every running node init on the machine, of any lab,
-// whatever the state folders say. A process counts only if its command
+// FindAllInits lists every running node init and lab init on the machine,
+// of any lab, whatever the state folders say. A process counts only if its command
 // line is an init's and it is PID 1 of its own PID namespace, so that a
 // process that merely looks like one is left alone.
 func FindAllInits() ([]Init, error) {
@@ -208,14 +230,18 @@ func FindAllInits() ([]Init, error) {
 			continue
 		}
 		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
-		if len(args) != 4 || args[0] != "topo" || args[1] != initArg || !isNSInit(pid) {
+		if len(args) < 3 || len(args) > 4 || args[0] != "topo" || args[1] != initArg || !isNSInit(pid) {
 			continue
 		}
 		st, err := StartTime(pid)
 		if err != nil {
 			continue
 		}
-		out = append(out, Init{Proc: Proc{PID: pid, Start: st}, Dir: args[2], Name: args[3]})
+		in := Init{Proc: Proc{PID: pid, Start: st}, Dir: args[2]}
+		if len(args) == 4 {
+			in.Name = args[3]
+		}
+		out = append(out, in)
 	}
 	return out, nil
 }

@@ -42,6 +42,10 @@ func FSPath(dir, name string) string { return filepath.Join(dir, name+".fs") }
 // Run from the host's namespaces. The init outlives the caller; on error
 // nothing of the node is left running, though its files in dir remain.
 func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
+	return start(ctx, dir, cfg, nil)
+}
+
+func start(ctx context.Context, dir string, cfg Config, lab *LabInit) (Proc, error) {
 	if !haveInit {
 		return Proc{}, errors.New("this topo was built without cgo, which nodes need (build with CGO_ENABLED=1)")
 	}
@@ -55,7 +59,7 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 	}()
 	add := func(f *os.File) { files = append(files, f) }
 
-	rd, wr, err := os.Pipe()
+	rd, wr, err := readyPair()
 	if err != nil {
 		return Proc{}, err
 	}
@@ -172,7 +176,14 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		ExtraFiles:  files,
 		SysProcAttr: sys,
 	}
-	err = cmd.Start()
+	if lab != nil {
+		// The process started makes the node's PID namespace and its
+		// init (init.c, become_pid1), and exits.
+		sys.Cloneflags &^= unix.CLONE_NEWPID
+		err = lab.spawn(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	// The init has its copies; ours are closed by the deferred loop.
 	wr.Close()
 	files[0] = nil
@@ -180,47 +191,129 @@ func Start(ctx context.Context, dir string, cfg Config) (Proc, error) {
 		return Proc{}, fmt.Errorf("start init: %w", err)
 	}
 	pid := cmd.Process.Pid
-	st, stErr := StartTime(pid)
-	_ = cmd.Process.Release()
-	p := Proc{PID: pid, Start: st}
-
-	type result struct {
-		msg string
-		err error
+	var p Proc
+	var stErr error
+	if lab == nil {
+		p.PID = pid
+		p.Start, stErr = StartTime(pid)
+		_ = cmd.Process.Release()
 	}
-	done := make(chan result, 1)
-	go func() {
-		b, err := io.ReadAll(io.LimitReader(rd, 64<<10))
-		done <- result{string(b), err}
-	}()
-	var fail error
-	select {
-	case r := <-done:
-		switch {
-		case r.err != nil:
-			fail = r.err
-		case r.msg == "ok":
-		case r.msg == "":
-			fail = fmt.Errorf("init exited before it was ready (see %s)", LogPath(dir, cfg.Name))
-		default:
-			fail = fmt.Errorf("%s", strings.TrimSpace(r.msg))
+	reporter, fail := awaitReady(ctx, rd)
+	if lab != nil {
+		if fail != nil {
+			_ = cmd.Process.Kill()
 		}
-	case <-ctx.Done():
-		fail = ctx.Err()
-	case <-time.After(startTimeout):
-		fail = fmt.Errorf("init not ready after %v", startTimeout)
+		_, _ = cmd.Process.Wait()
+		if reporter > 0 && reporter != pid {
+			p.PID = reporter
+			p.Start, stErr = StartTime(reporter)
+		} else if fail == nil {
+			fail = errors.New("init not made")
+		}
+	}
+	if errors.Is(fail, errSilentExit) {
+		fail = fmt.Errorf("init exited before it was ready (see %s)", LogPath(dir, cfg.Name))
 	}
 	if fail == nil && stErr != nil {
 		fail = fmt.Errorf("read init start time: %w", stErr)
 	}
 	if fail != nil {
-		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.Start, _ = StartTime(pid)
-		_ = Kill(kctx, []Proc{p})
+		if p.PID > 0 {
+			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			p.Start, _ = StartTime(p.PID)
+			_ = Kill(kctx, []Proc{p})
+		}
 		return Proc{}, fail
 	}
 	return p, nil
+}
+
+// errSilentExit is awaitReady's error for an init that exited without
+// a word.
+var errSilentExit = errors.New("init exited before it was ready")
+
+// readyPair makes the channel an init reports ready on: a socket pair,
+// on which the kernel says which process wrote (SO_PASSCRED), in the
+// reader's PID namespace. A node of a lab is not the process topo starts
+// but its child.
+func readyPair() (ours, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ready socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, fmt.Errorf("ready socket: %w", err)
+	}
+	// Non-blocking, for Go's poller: closing the file ends a read.
+	_ = unix.SetNonblock(fds[0], true)
+	return os.NewFile(uintptr(fds[0]), "ready"), os.NewFile(uintptr(fds[1]), "ready"), nil
+}
+
+// awaitReady waits for an init's report on its ready socket (readyPair):
+// nil for "ok", else why it failed. pid is the process that reported, as
+// the kernel tells (0 when none did).
+func awaitReady(ctx context.Context, rd *os.File) (pid int, err error) {
+	type result struct {
+		msg string
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		rc, err := rd.SyscallConn()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		buf := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		for len(r.msg) < 64<<10 {
+			var n, oobn int
+			var rerr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+				return rerr != unix.EAGAIN
+			})
+			if err == nil {
+				err = rerr
+			}
+			if err != nil {
+				r.err = err
+				break
+			}
+			if n == 0 {
+				break
+			}
+			r.msg += string(buf[:n])
+			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 && r.pid == 0 {
+				if c, err := unix.ParseUnixCredentials(&msgs[0]); err == nil {
+					r.pid = int(c.Pid)
+				}
+			}
+		}
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		switch {
+		case r.err != nil:
+			return r.pid, r.err
+		case r.msg == "ok":
+			return r.pid, nil
+		case r.msg == "":
+			return 0, errSilentExit
+		default:
+			return r.pid, errors.New(strings.TrimSpace(r.msg))
+		}
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(startTimeout):
+		return 0, fmt.Errorf("init not ready after %v", startTimeout)
+	}
 }
 
 // hostsSource opens the lab's hosts file, or a memfd with localhost alone.

@@ -45,12 +45,15 @@ func Clean(ctx context.Context, lab string, opt Options) (CleanReport, error) {
 		}
 		dir := labDir(root, name)
 		for _, in := range all {
-			if in.Dir == filepath.Join(dir, "nodes") {
+			if in.Dir == filepath.Join(dir, "nodes") && in.Name != "" {
 				rep.Inits++
 			}
 		}
 		var procs []node.Proc
 		if st, err := ReadState(root, name); err == nil {
+			if st.Init.PID > 0 {
+				procs = append(procs, st.Init)
+			}
 			for _, p := range st.Nodes {
 				procs = append(procs, p)
 			}
@@ -72,6 +75,9 @@ func Clean(ctx context.Context, lab string, opt Options) (CleanReport, error) {
 			continue // taken down above, or a live lab of another root
 		}
 		orphans = append(orphans, in.Proc)
+		if in.Name != "" {
+			rep.Inits++
+		}
 		if !slices.Contains(rep.Labs, name) {
 			rep.Labs = append(rep.Labs, name)
 		}
@@ -79,7 +85,6 @@ func Clean(ctx context.Context, lab string, opt Options) (CleanReport, error) {
 	if err := node.Kill(ctx, orphans); err != nil {
 		errs = append(errs, err)
 	}
-	rep.Inits += len(orphans)
 	sort.Strings(rep.Labs)
 	return rep, errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type Options struct {
 	Progress func(Progress)
 	// Workers bounds concurrent kernel work; 0 picks a default.
 	Workers int
+	// Wait makes Down return only once every process of the lab has
+	// exited, instead of once their end is under way.
+	Wait bool
 	// failAfter, for tests, fails the link stage after that many links.
 	failAfter int
 }
@@ -117,6 +121,11 @@ func Up(ctx context.Context, lab *Lab, opt Options) (err error) {
 	if err := os.Mkdir(nodeDir(root, lab.Name), 0o700); err != nil {
 		return err
 	}
+	if u.init, err = node.StartLab(ctx, nodeDir(root, lab.Name)); err != nil {
+		return err
+	}
+	defer u.init.Close()
+	u.st.Init = u.init.Proc
 	if err := u.st.save(); err != nil {
 		return err
 	}
@@ -150,6 +159,11 @@ func Up(ctx context.Context, lab *Lab, opt Options) (err error) {
 	if err := u.st.save(); err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(lab.Nodes, func(n *Node) bool { return n.Image != "" }) {
+		if err := writeLabInit(dir, u.init.Proc); err != nil {
+			return err
+		}
+	}
 	for _, n := range lab.Nodes {
 		if len(n.Exec) == 0 {
 			continue
@@ -167,6 +181,7 @@ type upper struct {
 	opt   Options
 	dir   string
 	st    *State
+	init  *node.LabInit
 	procs []node.Proc // by node position; zero until started
 	nss   []*link.NS
 	index map[string]int // node name -> position
@@ -228,7 +243,7 @@ func (u *upper) startNodes(ctx context.Context) error {
 		for _, s := range n.Sysctls {
 			cfg.Sysctls = append(cfg.Sysctls, node.Sysctl{Key: s.Key, Value: s.Value})
 		}
-		p, err := node.Start(ctx, nd, cfg)
+		p, err := u.init.StartNode(ctx, nd, cfg)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -360,19 +375,31 @@ func (u *upper) closeNS() {
 // the state folder.
 func (u *upper) rollback(ctx context.Context) error {
 	u.closeNS()
-	return removeLab(ctx, u.dir, u.procs)
+	procs := u.procs
+	if u.init != nil {
+		procs = append([]node.Proc{u.init.Proc}, procs...)
+	}
+	return removeLab(ctx, u.dir, procs)
 }
 
 // removeLab kills the given inits and any other init of the lab folder, then
 // removes the folder.
 func removeLab(ctx context.Context, dir string, procs []node.Proc) error {
-	return removeLabInits(ctx, dir, procs, true)
+	return removeLabInits(ctx, dir, procs, true, endWait)
 }
 
+// ending is how removeLabInits ends a lab's inits.
+type ending int
+
+const (
+	endWait ending = iota // kill them and wait until they have exited
+	endKill               // kill them and return (node.Doom)
+	endLab                // ask the lab init, procs[0], to end its lab (node.EndLab)
+)
+
 // removeLabInits is removeLab; scan false trusts procs to be every init of
-// the lab (a lab that came all the way up), sparing a read of every
-// process's command line.
-func removeLabInits(ctx context.Context, dir string, procs []node.Proc, scan bool) error {
+// the lab, or its lab init, sparing a read of every process's command line.
+func removeLabInits(ctx context.Context, dir string, procs []node.Proc, scan bool, how ending) error {
 	serr := stopSchedules(ctx, dir)
 	var all []node.Proc
 	for _, p := range procs {
@@ -394,7 +421,15 @@ func removeLabInits(ctx context.Context, dir string, procs []node.Proc, scan boo
 			}
 		}
 	}
-	kerr := node.Kill(ctx, all)
+	var kerr error
+	switch {
+	case how == endLab && len(all) == 1:
+		kerr = node.EndLab(all[0])
+	case how == endWait:
+		kerr = node.Kill(ctx, all)
+	default:
+		kerr = node.Doom(all)
+	}
 	if serr != nil || ferr != nil || kerr != nil {
 		return errors.Join(serr, ferr, kerr)
 	}
@@ -492,10 +527,17 @@ func flockWait(ctx context.Context, path string) (func(), error) {
 	}
 }
 
-// Down ends every node of the lab called name and removes its state. It
-// works on a lab that topo up left half made (killed, or Ctrl-C), and on one
-// whose nodes already died. It waits for a concurrent up or down of the same
-// lab to finish.
+// Down ends every process of the lab called name and removes its state.
+// It returns once that end is under way: a lab that came all the way up is
+// handed to its lab init, which ends the nodes one after another after
+// Down has returned (node.EndLab), and the inits of any other lab are
+// killed (node.Doom); the kernel then frees their namespaces and
+// interfaces in the background, as it does after ip netns del. With
+// opt.Wait, and for a lab with image nodes (whose overlay layers are in
+// the state folder), it returns once every process of the lab has exited.
+// It works on a lab that topo up left half made (killed, or Ctrl-C), and
+// on one whose nodes already died. It waits for a concurrent up or down of
+// the same lab to finish.
 func Down(ctx context.Context, name string, opt Options) error {
 	root := opt.root()
 	dir := labDir(root, name)
@@ -507,6 +549,12 @@ func Down(ctx context.Context, name string, opt Options) error {
 		return err
 	}
 	defer unlock()
+	if p, ok := readLabInit(dir); ok && !opt.Wait {
+		if err := removeLabInits(ctx, dir, []node.Proc{p}, false, endLab); err != nil {
+			return fmt.Errorf("lab %s: %w", name, err)
+		}
+		return nil
+	}
 	st, err := ReadState(root, name)
 	if err != nil && !errors.Is(err, ErrNoLab) {
 		// An unreadable state must not keep a lab alive: inits are found
@@ -514,29 +562,51 @@ func Down(ctx context.Context, name string, opt Options) error {
 		st = &State{dir: dir}
 	}
 	var procs []node.Proc
-	// A lab that came all the way up has every init in its state; any
-	// other (a killed up, a down cut short) is searched for by command line.
+	// A lab that came all the way up is ended by ending its lab init, in
+	// whose PID namespace every node is. Any other (a killed up, a down cut
+	// short, a lab of a topo from before lab inits) has its inits ended
+	// one by one, those in its state and those found by command line.
 	scan := true
+	how := endKill
+	if opt.Wait {
+		how = endWait
+	}
 	if st != nil {
-		if st.Phase == PhaseUp && st.Lab != nil && len(st.Nodes) == len(st.Lab.Nodes) {
+		// Image nodes keep their overlay's layers in the state folder:
+		// remove it only once they have exited.
+		if st.Lab != nil && slices.ContainsFunc(st.Lab.Nodes, func(n *Node) bool { return n.Image != "" }) {
+			how = endWait
+		}
+		complete := st.Phase == PhaseUp && st.Lab != nil && len(st.Nodes) == len(st.Lab.Nodes)
+		if complete && st.Init.PID > 0 {
+			procs = []node.Proc{st.Init}
 			scan = false
+		} else {
+			scan = !complete
+			if st.Lab != nil && st.Nodes != nil {
+				st.Phase = PhaseStopping
+				_ = st.save()
+			}
+			if st.Init.PID > 0 {
+				procs = append(procs, st.Init)
+			}
+			for _, p := range st.Nodes {
+				procs = append(procs, p)
+			}
 		}
-		if st.Lab != nil && st.Nodes != nil {
-			st.Phase = PhaseStopping
-			_ = st.save()
-		}
-		for _, p := range st.Nodes {
-			procs = append(procs, p)
-		}
+	}
+	nodes := len(procs)
+	if st != nil {
+		nodes = max(nodes, len(st.Nodes))
 	}
 	if opt.Progress != nil {
-		opt.Progress(Progress{"nodes", 0, len(procs)})
+		opt.Progress(Progress{"nodes", 0, nodes})
 	}
-	if err := removeLabInits(ctx, dir, procs, scan); err != nil {
+	if err := removeLabInits(ctx, dir, procs, scan, how); err != nil {
 		return fmt.Errorf("lab %s: %w", name, err)
 	}
 	if opt.Progress != nil {
-		opt.Progress(Progress{"nodes", len(procs), len(procs)})
+		opt.Progress(Progress{"nodes", nodes, nodes})
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,8 +249,15 @@ func TestDownFinishesHalfMadeLab(t *testing.T) {
 	if err := Down(context.Background(), lab.Name, Options{Root: root}); err != nil {
 		t.Fatal(err)
 	}
-	if ps, _ := node.FindInits(nodeDir(root, lab.Name)); len(ps) > 0 {
-		t.Errorf("inits left: %v", ps)
+	if _, err := os.Stat(labDir(root, lab.Name)); err == nil {
+		t.Error("state folder left")
+	}
+	var ps []node.Proc
+	if !testutil.Eventually(10*time.Second, func() bool {
+		ps, _ = node.FindInits(nodeDir(root, lab.Name))
+		return len(ps) == 0
+	}) {
+		t.Errorf("inits left 10s after down: %v", ps)
 	}
 }
 
@@ -522,5 +531,97 @@ func TestExecWhileLinking(t *testing.T) {
 	})
 	if code != 0 || out != "h1\n" {
 		t.Errorf("exec while the links were made: %d %q", code, out)
+	}
+}
+
+// labProcs lists every process of a lab: its lab init and every process
+// in its PID namespace (NSpid has a number at the lab's level).
+func labProcs(t *testing.T, labInit int) []int {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pid == labInit || parentOf(pid, labInit) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// parentOf says whether labInit is an ancestor of pid.
+func parentOf(pid, labInit int) bool {
+	for i := 0; i < 64 && pid > 1; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 2 {
+			return false
+		}
+		pid, _ = strconv.Atoi(f[1])
+		if pid == labInit {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDownEndsEveryProcess brings a lab down both ways, with a command
+// left running in a node. Down returns once the lab's init has the lab to
+// end, its state gone, and every process of the lab ends soon after; with
+// Wait every one has exited when Down returns.
+func TestDownEndsEveryProcess(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	for _, wait := range []bool{false, true} {
+		root := t.TempDir()
+		lab, err := Load("../examples/chain.dot", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := Options{Root: root, Wait: wait}
+		if err := Up(context.Background(), lab, opt); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ReadState(root, lab.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, code := sh(t, root, lab.Name, "r2", "sh", "-c", "sleep 1000 >/dev/null 2>&1 &"); code != 0 {
+			t.Fatal("start a command in r2")
+		}
+		before := labProcs(t, st.Init.PID)
+		// The lab init, three node inits, the sleep.
+		if len(before) != 1+len(lab.Nodes)+1 {
+			t.Fatalf("wait=%v: lab processes before down: %v", wait, before)
+		}
+		if err := Down(context.Background(), lab.Name, opt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(labDir(root, lab.Name)); err == nil {
+			t.Errorf("wait=%v: state folder left", wait)
+		}
+		// The lab init is this test's child: reap it as it exits.
+		gone := func() bool {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(st.Init.PID, &ws, syscall.WNOHANG, nil)
+			for _, pid := range before {
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !bytes.Contains(b, []byte(") Z")) {
+					return false
+				}
+			}
+			return true
+		}
+		if wait && !gone() {
+			t.Errorf("wait=true: lab processes left when Down returned: %v", labProcs(t, st.Init.PID))
+		}
+		if !testutil.Eventually(10*time.Second, gone) {
+			t.Errorf("wait=%v: lab processes left 10s after Down: %v", wait, labProcs(t, st.Init.PID))
+		}
 	}
 }

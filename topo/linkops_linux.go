@@ -990,6 +990,11 @@ func findSchedules(dir string) []node.Proc {
 // exited; Down calls it before ending the nodes. They are killed outright:
 // the lab is going away, there is nothing to give back.
 func stopSchedules(ctx context.Context, dir string) error {
+	// A schedule is started only once its folder exists: without one,
+	// spare the read of every process's command line.
+	if _, err := os.Stat(schedDir(dir)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	procs := findSchedules(dir)
 	if len(procs) == 0 {
 		return nil

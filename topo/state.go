@@ -46,6 +46,10 @@ type State struct {
 	Created time.Time `json:"created"`
 	// Nodes maps node names to their inits.
 	Nodes map[string]node.Proc `json:"nodes"`
+	// Init is the lab's init (node.LabInit), in whose PID namespace every
+	// node is: ending it ends the whole lab. Zero in a state written by a
+	// topo from before it had one.
+	Init node.Proc `json:"init"`
 
 	dir string
 }
@@ -102,6 +106,42 @@ func writeInits(dir string, nodes map[string]node.Proc) error {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
+}
+
+// labInitFile holds "PID START" of the lab init of a lab that came all the
+// way up and whose nodes keep no files in its state folder (no image
+// overlays): such a lab is ended by asking its lab init (node.EndLab),
+// which ends the nodes after down has returned. Down reads it instead of
+// the whole state.
+const labInitFile = "labinit"
+
+func writeLabInit(dir string, p node.Proc) error {
+	tmp := filepath.Join(dir, labInitFile+".tmp")
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", p.PID, p.Start), 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, labInitFile)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// readLabInit reads a lab's labinit file.
+func readLabInit(dir string) (node.Proc, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, labInitFile))
+	if err != nil {
+		return node.Proc{}, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return node.Proc{}, false
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	start, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil || pid <= 0 {
+		return node.Proc{}, false
+	}
+	return node.Proc{PID: pid, Start: start}, true
 }
 
 // readInit finds a node's init in a lab's inits file.

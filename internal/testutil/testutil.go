@@ -87,15 +87,14 @@ func CheckLeftovers(t *testing.T) {
 	mine := filepath.Dir(t.TempDir())
 	before := Take(t, mine)
 	t.Cleanup(func() {
-		// Inits are killed synchronously; give the kernel a moment for
-		// anything it tears down asynchronously.
+		// topo down returns while the lab's init ends the nodes, and the
+		// kernel tears namespaces down after that: give them time.
 		var after Snapshot
-		for range 50 {
+		if Eventually(10*time.Second, func() bool {
 			after = Take(t, mine)
-			if len(diff(after.Ifaces, before.Ifaces))+len(diff(after.Mounts, before.Mounts))+len(diff(after.Inits, before.Inits)) == 0 {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+			return len(diff(after.Ifaces, before.Ifaces))+len(diff(after.Mounts, before.Mounts))+len(diff(after.Inits, before.Inits)) == 0
+		}) {
+			return
 		}
 		if d := diff(after.Ifaces, before.Ifaces); len(d) > 0 {
 			t.Errorf("left interfaces in the host: %v", d)
@@ -107,6 +106,22 @@ func CheckLeftovers(t *testing.T) {
 			t.Errorf("left node inits running: %v", d)
 		}
 	})
+}
+
+// Eventually calls cond until it returns true, for at most timeout, and
+// says whether it did: for what topo leaves the kernel to finish, such as
+// the nodes a topo down has handed to the lab's init to end.
+func Eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func diff(a, b []string) []string {

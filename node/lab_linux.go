@@ -1,0 +1,126 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// LabInit is the init of a lab: PID 1 of the lab's own PID namespace, in
+// which the PID namespace of every node of the lab is made (LabInit.Start).
+// When it ends, the kernel ends every process of the lab: ending a lab is
+// one signal, whatever its size, and no process of it can outlive it, not
+// even one that entered a node from outside.
+type LabInit struct {
+	Proc
+	ns   *os.File // the lab's PID namespace
+	host *os.File // the host's, to come back to
+}
+
+// StartLab starts the init of a lab whose node folder is dir ("topo __init
+// DIR": a node's init has the node's name after it) and waits until it is
+// ready. Close releases what the caller holds of it; it runs on until
+// killed.
+func StartLab(ctx context.Context, dir string) (*LabInit, error) {
+	if !haveInit {
+		return nil, errors.New("this topo was built without cgo, which nodes need (build with CGO_ENABLED=1)")
+	}
+	host, err := os.Open("/proc/self/ns/pid")
+	if err != nil {
+		return nil, fmt.Errorf("lab init: %w", err)
+	}
+	rd, wr, err := readyPair()
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	defer rd.Close()
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"topo", initArg, dir},
+		Env:        []string{},
+		Dir:        "/",
+		ExtraFiles: []*os.File{wr},
+		// Its own session, like a node's: no terminal, no Ctrl-C.
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true},
+	}
+	err = cmd.Start()
+	wr.Close()
+	if err != nil {
+		host.Close()
+		return nil, fmt.Errorf("start lab init: %w", err)
+	}
+	pid := cmd.Process.Pid
+	st, stErr := StartTime(pid)
+	l := &LabInit{Proc: Proc{PID: pid, Start: st}, host: host}
+	_, fail := awaitReady(ctx, rd)
+	if fail == nil {
+		fail = stErr
+	}
+	if fail == nil {
+		l.ns, fail = os.Open("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	}
+	if fail != nil {
+		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		l.Start, _ = StartTime(pid)
+		_ = Kill(kctx, []Proc{l.Proc})
+		_, _ = cmd.Process.Wait()
+		l.Close()
+		return nil, fmt.Errorf("lab init: %w", fail)
+	}
+	// Reap it when it ends, should this process still run then (a lab
+	// ended by a program that also made it).
+	go func() { _, _ = cmd.Process.Wait() }()
+	return l, nil
+}
+
+// EndLab asks the lab init p to end its lab, and returns: the init ends the
+// nodes one after another, each once the one before has exited, and then
+// itself, leaving the CPUs to what runs next (a 1000-node lab takes the
+// kernel about 0.2 s to reclaim). Kill ends them all at once and waits.
+// A lab init that is gone, or whose PID names another process now, is left
+// alone.
+func EndLab(p Proc) error {
+	return signal(context.Background(), []Proc{p}, unix.SIGTERM, false)
+}
+
+// Close releases the namespace descriptors; the lab init runs on.
+func (l *LabInit) Close() error {
+	if l.ns != nil {
+		l.ns.Close()
+	}
+	return l.host.Close()
+}
+
+// StartNode starts a node of the lab, as Start does, its PID namespace
+// made in the lab's.
+func (l *LabInit) StartNode(ctx context.Context, dir string, cfg Config) (Proc, error) {
+	return start(ctx, dir, cfg, l)
+}
+
+// spawn starts cmd from a thread whose new processes go into the lab's PID
+// namespace. Only that thread switches (a PID namespace applies to the
+// children of the thread that enters it), and it comes back before it is
+// handed back to the Go scheduler; one that cannot stays locked and ends
+// with its goroutine.
+func (l *LabInit) spawn(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	if err := unix.Setns(int(l.ns.Fd()), unix.CLONE_NEWPID); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter the lab's PID namespace: %w", err)
+	}
+	err := cmd.Start()
+	if unix.Setns(int(l.host.Fd()), unix.CLONE_NEWPID) == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
+}
