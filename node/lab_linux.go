@@ -87,10 +87,11 @@ func StartLab(ctx context.Context, dir string) (*LabInit, error) {
 // nodes one after another, each once the one before has exited, and then
 // itself, leaving the CPUs to what runs next (a 1000-node lab takes the
 // kernel about 0.2 s to reclaim). Kill ends them all at once and waits.
-// A lab init that is gone, or whose PID names another process now, is left
-// alone.
-func EndLab(p Proc) error {
-	return signal(context.Background(), []Proc{p}, unix.SIGTERM, false)
+// It says false, and does nothing, when p is gone, or its PID names
+// another process now.
+func EndLab(p Proc) (bool, error) {
+	n, err := signal(context.Background(), []Proc{p}, unix.SIGTERM, false)
+	return n == 1, err
 }
 
 // Close releases the namespace descriptors; the lab init runs on.

@@ -115,8 +115,8 @@ func TestEndLab(t *testing.T) {
 		t.Fatal("start sleep in a node")
 	}
 	sleeper := childOf(nodes[2].PID)
-	if err := EndLab(lab.Proc); err != nil {
-		t.Fatal(err)
+	if ended, err := EndLab(lab.Proc); err != nil || !ended {
+		t.Fatalf("EndLab: %v %v", ended, err)
 	}
 	all := append([]int{lab.PID, sleeper}, pids(nodes)...)
 	if !testutil.Eventually(10*time.Second, func() bool {
@@ -137,8 +137,8 @@ func TestEndLab(t *testing.T) {
 		}
 	}
 	// A second EndLab of a lab that is gone does nothing.
-	if err := EndLab(lab.Proc); err != nil {
-		t.Errorf("EndLab of an ended lab: %v", err)
+	if ended, err := EndLab(lab.Proc); err != nil || ended {
+		t.Errorf("EndLab of an ended lab: %v %v", ended, err)
 	}
 }
 

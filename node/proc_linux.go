@@ -100,7 +100,8 @@ func FindInits(dir string) ([]Proc, error) {
 // A process that is already gone, or whose PID now names another process,
 // is left alone and counts as done.
 func Kill(ctx context.Context, procs []Proc) error {
-	return signal(ctx, procs, unix.SIGKILL, true)
+	_, err := signal(ctx, procs, unix.SIGKILL, true)
+	return err
 }
 
 // Doom sends SIGKILL to every given init and returns without waiting for
@@ -110,12 +111,13 @@ func Kill(ctx context.Context, procs []Proc) error {
 // namespace after ip netns del. A process that is already gone, or whose
 // PID now names another process, is left alone.
 func Doom(procs []Proc) error {
-	return signal(context.Background(), procs, unix.SIGKILL, false)
+	_, err := signal(context.Background(), procs, unix.SIGKILL, false)
+	return err
 }
 
 // signal sends sig to every given process that is still the one named, and
-// with wait, waits until each has exited.
-func signal(ctx context.Context, procs []Proc, sig unix.Signal, wait bool) error {
+// with wait, waits until each has exited. It returns how many it signalled.
+func signal(ctx context.Context, procs []Proc, sig unix.Signal, wait bool) (int, error) {
 	// Open a pidfd of each and check that it is still ours. Reading
 	// /proc/PID/stat costs: spread it over a few goroutines.
 	fds := make([]int, len(procs))
@@ -161,13 +163,17 @@ func signal(ctx context.Context, procs []Proc, sig unix.Signal, wait bool) error
 		if fd < 0 {
 			continue
 		}
-		if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs[i] = fmt.Errorf("kill %d: %w", procs[i].PID, err)
+		if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+			if !errors.Is(err, unix.ESRCH) {
+				errs[i] = fmt.Errorf("kill %d: %w", procs[i].PID, err)
+			}
+			continue
 		}
 		pending = append(pending, fd)
 	}
+	sent := len(pending)
 	if !wait {
-		return errors.Join(errs...)
+		return sent, errors.Join(errs...)
 	}
 	// A pidfd polls readable once its process has exited.
 	for len(pending) > 0 {
@@ -177,7 +183,7 @@ func signal(ctx context.Context, procs []Proc, sig unix.Signal, wait bool) error
 			pfds[i] = unix.PollFd{Fd: int32(pending[i]), Events: unix.POLLIN}
 		}
 		if _, err := unix.Poll(pfds, 100); err != nil && !errors.Is(err, unix.EINTR) {
-			return errors.Join(append(errs, err)...)
+			return sent, errors.Join(append(errs, err)...)
 		}
 		var still []int
 		for i, pfd := range pfds {
@@ -196,7 +202,7 @@ func signal(ctx context.Context, procs []Proc, sig unix.Signal, wait bool) error
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(p.PID, &ws, unix.WNOHANG, nil)
 	}
-	return errors.Join(errs...)
+	return sent, errors.Join(errs...)
 }
 
 // waitTick is how often loops that wait on the kernel look again.

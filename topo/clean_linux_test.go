@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/topo-lab/topo/internal/testutil"
 	"github.com/topo-lab/topo/node"
@@ -17,6 +18,17 @@ const lookalikeEnv = "TOPO_TEST_LOOKALIKE"
 
 func TestCleanWithoutState(t *testing.T) {
 	testutil.RequireRoot(t)
+	// Labs of earlier tests may still be ending (down returns before the
+	// lab's init has ended their nodes); clean would count them too.
+	testutil.Eventually(10*time.Second, func() bool {
+		all, _ := node.FindAllInits()
+		for _, in := range all {
+			if _, err := os.Stat(in.Dir); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 	// A process whose command line is an init's, but that is not PID 1 of
 	// a namespace: clean must leave it alone.
 	self, _ := os.Executable()

@@ -407,6 +407,17 @@ func removeLabInits(ctx context.Context, dir string, procs []node.Proc, scan boo
 			all = append(all, p)
 		}
 	}
+	var kerr error
+	if how == endLab && !scan && len(all) == 1 {
+		var ended bool
+		ended, kerr = node.EndLab(all[0])
+		if !ended && kerr == nil {
+			// Not the lab init the state names (it is gone, and the
+			// lab with it, or the state is wrong): find the lab's inits
+			// by their command lines.
+			scan, how, all = true, endKill, nil
+		}
+	}
 	var ferr error
 	if scan {
 		var found []node.Proc
@@ -421,11 +432,9 @@ func removeLabInits(ctx context.Context, dir string, procs []node.Proc, scan boo
 			}
 		}
 	}
-	var kerr error
-	switch {
-	case how == endLab && len(all) == 1:
-		kerr = node.EndLab(all[0])
-	case how == endWait:
+	switch how {
+	case endLab:
+	case endWait:
 		kerr = node.Kill(ctx, all)
 	default:
 		kerr = node.Doom(all)
@@ -494,7 +503,7 @@ func (u *upper) parallel(ctx context.Context, stage string, n int, f func(i int)
 // lock takes the lab's lock file, which serialises up and down of one lab.
 // It waits while another topo holds it, until ctx ends.
 func lock(ctx context.Context, dir string) (func(), error) {
-	unlock, err := flockWait(ctx, filepath.Join(dir, "lock"))
+	unlock, err := flockWait(ctx, filepath.Join(dir, lockFile))
 	if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
 		return nil, fmt.Errorf("lab %s is busy: another topo is bringing it up or down", filepath.Base(dir))
 	}

@@ -625,3 +625,40 @@ func TestDownEndsEveryProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestUserNSNodeInLab runs a node with a user namespace in a lab: its
+// PID namespace, made by the node's process inside its user namespace, is
+// in the lab's, and the node works (its root is the mapped uid).
+func TestUserNSNodeInLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	requirePing(t)
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Parse("uns.dot", []byte("graph uns { a [userns=true]; b; a -- b }"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Root: root}
+	if err := Up(context.Background(), lab, opt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Down(context.Background(), lab.Name, Options{Root: root, Wait: true}); err != nil {
+			t.Error(err)
+		}
+	})
+	st, err := ReadState(root, lab.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := st.Nodes["a"]
+	if !parentOf(a.PID, st.Init.PID) {
+		t.Errorf("node a's init %d is not the lab init's child", a.PID)
+	}
+	if out, code := sh(t, root, lab.Name, "a", "cat", "/proc/self/uid_map"); code != 0 || !strings.HasPrefix(strings.TrimSpace(out), fmt.Sprintf("0 %d", node.UserNSBase)) {
+		t.Errorf("uid_map in a: %d %q", code, out)
+	}
+	if out, code := sh(t, root, lab.Name, "a", "ping", "-c", "1", "-W", "2", "b"); code != 0 {
+		t.Errorf("a: ping b: %d\n%s", code, out)
+	}
+}

@@ -813,7 +813,7 @@ type Schedule struct {
 	Started time.Time `json:"started"`
 }
 
-func schedDir(dir string) string { return filepath.Join(dir, "sched") }
+func schedDir(dir string) string { return filepath.Join(dir, schedFolder) }
 
 func (s *Schedule) describe() string {
 	target := s.Link

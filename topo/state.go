@@ -108,6 +108,13 @@ func writeInits(dir string, nodes map[string]node.Proc) error {
 	return nil
 }
 
+// lockFile serialises up and down of a lab (lock); schedFolder holds its
+// link schedules (schedDir).
+const (
+	lockFile    = "lock"
+	schedFolder = "sched"
+)
+
 // labInitFile holds "PID START" of the lab init of a lab that came all the
 // way up and whose nodes keep no files in its state folder (no image
 // overlays): such a lab is ended by asking its lab init (node.EndLab),
