@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,7 +75,7 @@ func main() {
 	host, _ := os.Hostname()
 	fmt.Printf("machine: %s, %d cores, %s; load %s\n", host, numCPU(), kernel(), loadavg())
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "shape\tN\ttopo up\tdown\tper node\tpeak RSS\tPSS/node\tip up\tdown\tup x\tdown x\tmn up\tdown\tup x\tdown x\t")
+	fmt.Fprintln(w, "shape\tN\ttopo up\tdown\t--wait\tper node\tpeak RSS\tPSS/node\tip up\tdown\tup x\tdown x\tmn up\tdown\tup x\tdown x\t")
 	perNode := map[string]map[int]time.Duration{}
 	for _, shape := range strings.Split(*shapes, ",") {
 		perNode[shape] = map[int]time.Duration{}
@@ -84,19 +85,30 @@ func main() {
 				fail(fmt.Errorf("bad size %q", s))
 			}
 			g := build(shape, n)
-			settle()
-			t, err := measureTopo(bin, work, g)
-			if err != nil {
-				fail(fmt.Errorf("topo %s %d: %w", shape, n, err))
+			// Small labs take milliseconds, where one run says little:
+			// take the median of three, for topo and ip alike.
+			reps := 1
+			if n <= 100 {
+				reps = 3
 			}
-			settle()
-			ip, err := measureIP(work, g)
-			if err != nil {
-				fail(fmt.Errorf("ip %s %d: %w", shape, n, err))
+			var ts, ips []result
+			for range reps {
+				settle()
+				t, err := measureTopo(bin, work, g)
+				if err != nil {
+					fail(fmt.Errorf("topo %s %d: %w", shape, n, err))
+				}
+				settle()
+				ip, err := measureIP(work, g)
+				if err != nil {
+					fail(fmt.Errorf("ip %s %d: %w", shape, n, err))
+				}
+				ts, ips = append(ts, t), append(ips, ip)
 			}
+			t, ip := median(ts), median(ips)
 			per := t.up / time.Duration(len(g.nodes))
 			perNode[shape][n] = per
-			row := []string{shape, strconv.Itoa(n), secs(t.up), secs(t.down), ms(per),
+			row := []string{shape, strconv.Itoa(n), secs(t.up), secs(t.down), secs(t.downWait), ms(per),
 				fmt.Sprintf("%.0f MiB", float64(t.peakKB)/1024), fmt.Sprintf("%d KiB", t.pssKB),
 				secs(ip.up), secs(ip.down), ratio(t.up, ip.up), ratio(t.down, ip.down)}
 			if haveMN && n <= *mnMax {
@@ -115,7 +127,8 @@ func main() {
 	}
 	w.Flush()
 	fmt.Println()
-	fmt.Println("ip's down returns before the kernel has destroyed the namespaces; topo's once every node's processes have exited.")
+	fmt.Println("Both downs return before the kernel has reclaimed everything: ip's once the namespaces are unnamed, topo's once the lab's init has the nodes to end.")
+	fmt.Println("--wait: topo down --wait, until every process of the lab has exited.")
 	fmt.Println("up x, down x: topo's time over ip -batch's (below 1 is faster than the raw path);")
 	fmt.Println("mn up x, down x: Mininet's time over topo's (above 1 is how many times topo is faster).")
 	for shape, m := range perNode {
@@ -186,8 +199,33 @@ func (g graph) dot() string {
 
 type result struct {
 	up, down time.Duration
+	// downWait is topo down --wait: until every process of the lab has
+	// exited.
+	downWait time.Duration
 	peakKB   int64
 	pssKB    int64
+}
+
+// median is the median of each figure of rs (the largest peak RSS).
+func median(rs []result) result {
+	mid := func(f func(r result) time.Duration) time.Duration {
+		var ds []time.Duration
+		for _, r := range rs {
+			ds = append(ds, f(r))
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	out := result{
+		up:       mid(func(r result) time.Duration { return r.up }),
+		down:     mid(func(r result) time.Duration { return r.down }),
+		downWait: mid(func(r result) time.Duration { return r.downWait }),
+		pssKB:    int64(mid(func(r result) time.Duration { return time.Duration(r.pssKB) })),
+	}
+	for _, r := range rs {
+		out.peakKB = max(out.peakKB, r.peakKB)
+	}
+	return out
 }
 
 func measureTopo(bin, work string, g graph) (result, error) {
@@ -222,6 +260,15 @@ func measureTopo(bin, work string, g graph) (result, error) {
 		return r, err
 	}
 	r.peakKB = max(r.peakKB, peak)
+	// Again, to time down --wait on a settled machine.
+	settled()
+	if _, _, err = run("up", file); err != nil {
+		return r, err
+	}
+	settled()
+	if r.downWait, _, err = run("down", "--wait", g.name); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -440,8 +487,13 @@ print(repr(upAt), down)
 	return r, nil
 }
 
-func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
-func ms(d time.Duration) string   { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+func secs(d time.Duration) string {
+	if d < 100*time.Millisecond {
+		return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 func ratio(a, b time.Duration) string {
 	if b == 0 {
 		return "-"
