@@ -88,13 +88,7 @@ func TestKillLab(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
 	lab, nodes := startLab(t, 3)
-	if _, code := run(t, nodes[1], "sh", "-c", "sleep 1000 >/dev/null 2>&1 &"); code != 0 {
-		t.Fatal("start sleep in a node")
-	}
-	sleeper := childOf(nodes[1].PID)
-	if sleeper == 0 {
-		t.Fatal("no process under the node's init")
-	}
+	sleeper := startSleep(t, nodes[1])
 	if err := Kill(context.Background(), []Proc{lab.Proc}); err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +105,7 @@ func TestEndLab(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeftovers(t)
 	lab, nodes := startLab(t, 5)
-	if _, code := run(t, nodes[2], "sh", "-c", "sleep 1000 >/dev/null 2>&1 &"); code != 0 {
-		t.Fatal("start sleep in a node")
-	}
-	sleeper := childOf(nodes[2].PID)
+	sleeper := startSleep(t, nodes[2])
 	if ended, err := EndLab(lab.Proc); err != nil || !ended {
 		t.Fatalf("EndLab: %v %v", ended, err)
 	}
@@ -150,12 +141,17 @@ func pids(ps []Proc) []int {
 	return out
 }
 
-// childOf is the first child of a single-threaded process, 0 if none.
-func childOf(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+// startSleep leaves a sleep running in the node, as a child of its init,
+// and returns its PID.
+func startSleep(t *testing.T, p Proc) int {
+	t.Helper()
+	if _, code := run(t, p, "sh", "-c", "sleep 1000 >/dev/null 2>&1 &"); code != 0 {
+		t.Fatal("start sleep in a node")
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.PID, p.PID))
 	f := strings.Fields(string(b))
 	if len(f) == 0 {
-		return 0
+		t.Fatal("no process under the node's init")
 	}
 	c, _ := strconv.Atoi(f[0])
 	return c

@@ -68,8 +68,9 @@ func (p Proc) Alive() bool {
 func (p Proc) NetNSPath() string { return "/proc/" + strconv.Itoa(p.PID) + "/ns/net" }
 
 // FindInits lists the running inits started for the nodes of dir, and the
-// lab's init, found by their command line, whatever any state file says. It is how a lab whose
-// topo up was killed before writing its state is still ended.
+// lab's init, found by their command line, whatever any state file says.
+// It is how a lab whose topo up was killed before writing its state is
+// still ended.
 func FindInits(dir string) ([]Proc, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -217,9 +218,9 @@ type Init struct {
 }
 
 // FindAllInits lists every running node init and lab init on the machine,
-// of any lab, whatever the state folders say. A process counts only if its command
-// line is an init's and it is PID 1 of its own PID namespace, so that a
-// process that merely looks like one is left alone.
+// of any lab, whatever the state folders say. A process counts only if its
+// command line is an init's and it is PID 1 of its own PID namespace, so
+// that a process that merely looks like one is left alone.
 func FindAllInits() ([]Init, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {

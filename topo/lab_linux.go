@@ -590,6 +590,9 @@ func Down(ctx context.Context, name string, opt Options) error {
 		if complete && st.Init.PID > 0 {
 			procs = []node.Proc{st.Init}
 			scan = false
+			if how == endKill {
+				how = endLab
+			}
 		} else {
 			scan = !complete
 			if st.Lab != nil && st.Nodes != nil {

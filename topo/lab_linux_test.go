@@ -662,3 +662,42 @@ func TestUserNSNodeInLab(t *testing.T) {
 		t.Errorf("a: ping b: %d\n%s", code, out)
 	}
 }
+
+// TestImageLabDownWaits brings down a lab with an image node: its overlay's
+// layers are in the state folder, so down returns only once every process
+// of the lab has exited, and only then removes the folder.
+func TestImageLabDownWaits(t *testing.T) {
+	testutil.RequireRoot(t)
+	img, err := filepath.Abs("../build/rootfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(img, "bin", "busybox")); err != nil {
+		t.Skipf("needs the BusyBox root filesystem (make rootfs): %v", err)
+	}
+	testutil.CheckLeftovers(t)
+	root := t.TempDir()
+	lab, err := Parse("img.dot", []byte(fmt.Sprintf("graph img { c [image=%q]; h; c -- h }", img)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Up(context.Background(), lab, Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(labDir(root, lab.Name), labInitFile)); err == nil {
+		t.Error("a lab with an image node has a labinit file: down would not wait")
+	}
+	st, err := ReadState(root, lab.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := labProcs(t, st.Init.PID)
+	if err := Down(context.Background(), lab.Name, Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range before {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !bytes.Contains(b, []byte(") Z")) {
+			t.Errorf("process %d of the lab still running when down returned", pid)
+		}
+	}
+}
