@@ -20,7 +20,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(dialFromNodeEnv) != "" {
 		os.Exit(dialFromNode())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// The BusyBox root filesystem the image tests built, if any.
+	if rootfsDir != "" {
+		os.RemoveAll(filepath.Dir(rootfsDir))
+	}
+	os.Exit(code)
 }
 
 const dialFromNodeEnv = "TOPO_TEST_DIAL_FROM_NODE"
