@@ -45,7 +45,13 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(work)
+	// Removed at the end, and by fail too, with any lab left in it.
+	atExit = append(atExit, func() {
+		c := exec.Command(bin, "down", "--all", "--wait")
+		c.Env = append(os.Environ(), "TOPO_STATE_DIR="+filepath.Join(work, "state"))
+		_ = c.Run()
+		os.RemoveAll(work)
+	})
 	// ip netns add makes /run/netns a mount point: undo that at the end
 	// when it was not one before.
 	if !mountPoint("/run/netns") {
