@@ -22,6 +22,9 @@ func startLab(t *testing.T, n int) (*LabInit, []Proc) {
 	if err != nil {
 		t.Fatalf("start lab: %v", err)
 	}
+	if err := lab.Ready(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		lab.Close()
 		_ = Kill(context.Background(), []Proc{lab.Proc})

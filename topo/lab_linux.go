@@ -138,6 +138,9 @@ func Up(ctx context.Context, lab *Lab, opt Options) (err error) {
 	if err := u.startNodes(ctx); err != nil {
 		return err
 	}
+	if err := u.init.Ready(); err != nil {
+		return err
+	}
 	// topo exec can reach the nodes from now on, while links are made.
 	started := make(map[string]node.Proc, len(lab.Nodes))
 	for i, n := range lab.Nodes {
