@@ -1741,10 +1741,16 @@ static void end_lab(void)
 		close(pfd);
 		if (!sent)
 			continue;
-		struct timespec second = {1, 0};
-		siginfo_t si;
-		while (waitpid(-1, NULL, WNOHANG) <= 0 && sigtimedwait(&chld, &si, &second) >= 0)
-			;
+		// Wait for a child to exit: this one, most likely.
+		for (;;) {
+			pid_t w = waitpid(-1, NULL, WNOHANG);
+			if (w > 0 || (w < 0 && errno == ECHILD))
+				break;
+			struct timespec second = {1, 0};
+			siginfo_t si;
+			if (sigtimedwait(&chld, &si, &second) < 0 && errno != EINTR)
+				break;
+		}
 	}
 }
 
