@@ -323,3 +323,41 @@ func TestLongestNames(t *testing.T) {
 		t.Errorf("capture on %s:%s: %v\n%s%s", h1, p1, err, capOut.String(), capErr.String())
 	}
 }
+
+// TestKilledLabInit kills a lab's init from outside: every node of the lab
+// ends with it, status says so, and down finishes the lab.
+func TestKilledLabInit(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.CheckLeftovers(t)
+	root := upQuickstart(t)
+	b, err := os.ReadFile(filepath.Join(root, "quickstart", "lab.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Init struct{ PID int } }
+	if err := json.Unmarshal(b, &st); err != nil || st.Init.PID == 0 {
+		t.Fatalf("no lab init in the state: %v", err)
+	}
+	if err := syscall.Kill(st.Init.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !testutil.Eventually(10*time.Second, func() bool { return initsUnder(root) == 0 }) {
+		t.Fatalf("%d inits left after the lab init was killed", initsUnder(root))
+	}
+	out, _, _ := topoCmd(t, root, "", "status", "-o", "json")
+	var s statusJSON
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, n := range s.Nodes {
+		if n.Alive {
+			t.Errorf("status: node %s alive after its lab's init was killed", n.Name)
+		}
+	}
+	if _, errs, code := topoCmd(t, root, "", "down", "quickstart"); code != 0 {
+		t.Fatalf("down: %s", errs)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("state left: %v", ents)
+	}
+}
