@@ -9,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/topo-lab/topo/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,44 +30,14 @@ import (
 // socket) so that the generator, not the capture, is not the bottleneck. TOPO_BENCH_BUF sets
 // topo's ring size in bytes.
 
-// socketIn creates a socket inside the network namespace held by ns, on a locked thread.
+// socketIn creates a socket inside the network namespace held by ns.
 func socketIn(t testing.TB, ns *os.File, domain, typ int) int {
 	t.Helper()
-	type result struct {
-		fd  int
-		err error
+	fd, err := netns.Socket(int(ns.Fd()), domain, typ, 0)
+	if err != nil {
+		t.Fatalf("socket in namespace: %v", err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, err}
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, err}
-			return
-		}
-		fd, serr := unix.Socket(domain, typ|unix.SOCK_CLOEXEC, 0)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			if serr == nil {
-				unix.Close(fd)
-			}
-			ch <- result{-1, err} // the thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- result{fd, serr}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("socket in namespace: %v", r.err)
-	}
-	return r.fd
+	return fd
 }
 
 // blaster sends 18-byte UDP datagrams (64-byte frames) from a to b:9 until stopped.

@@ -25,14 +25,9 @@ func TestPCAPPing(t *testing.T) {
 	c := startCapture(t, []Source{{Name: "a:v0", NetNS: n.aPath, Iface: "v0"}}, Options{Format: PCAP})
 	n.ping(t, 3, false)
 	time.Sleep(settle)
-	c.stop(t)
-	if c.err != nil {
-		t.Fatalf("Run: %v", c.err)
-	}
+	c.finish(t)
 	data := c.out.Bytes()
-	if bad := tshark(t, data, "_ws.malformed || _ws.expert.severity >= error", "frame.number"); len(bad) > 0 {
-		t.Errorf("malformed packets: %v", bad)
-	}
+	wellFormed(t, data)
 	all := tshark(t, data, "", "frame.number")
 	if uint64(len(all)) != c.st.Captured {
 		t.Errorf("file holds %d packets, Stats.Captured is %d", len(all), c.st.Captured)
@@ -58,14 +53,9 @@ func TestPCAPNGBothEnds(t *testing.T) {
 	}, Options{Format: PCAPNG})
 	n.ping(t, 3, false)
 	time.Sleep(settle)
-	c.stop(t)
-	if c.err != nil {
-		t.Fatalf("Run: %v", c.err)
-	}
+	c.finish(t)
 	data := c.out.Bytes()
-	if bad := tshark(t, data, "_ws.malformed || _ws.expert.severity >= error", "frame.number"); len(bad) > 0 {
-		t.Errorf("malformed packets: %v", bad)
-	}
+	wellFormed(t, data)
 	rows := tshark(t, data, "icmp", "frame.interface_name", "frame.packet_flags_direction", "ip.src", "icmp.type")
 	count := map[string]int{}
 	for _, r := range rows {
@@ -112,10 +102,7 @@ func TestFilter(t *testing.T) {
 	n.ping(t, 2, false)
 	time.Sleep(settle)
 	for _, c := range []*capture{all, icmp, arp} {
-		c.stop(t)
-		if c.err != nil {
-			t.Fatalf("Run: %v", c.err)
-		}
+		c.finish(t)
 	}
 	// Each socket takes its own timestamp, so compare the packets' contents.
 	fields := []string{"frame.len", "eth.src", "eth.dst", "frame.protocols", "ip.id", "icmp.type", "icmp.seq", "arp.opcode"}
@@ -188,10 +175,7 @@ func TestText(t *testing.T) {
 	n.ping(t, 2, false)
 	n.ping(t, 1, true)
 	time.Sleep(settle)
-	c.stop(t)
-	if c.err != nil {
-		t.Fatalf("Run: %v", c.err)
-	}
+	c.finish(t)
 	macB := regexp.QuoteMeta(macOf(t, n.b, "v1").String())
 	ts := `^\d\d:\d\d:\d\d\.\d{6} a:v0 `
 	want := []string{

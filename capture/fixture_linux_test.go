@@ -313,6 +313,24 @@ func (c *capture) stop(t testing.TB) {
 	}
 }
 
+// finish stops the capture and fails the test if Run failed.
+func (c *capture) finish(t testing.TB) {
+	t.Helper()
+	c.stop(t)
+	if c.err != nil {
+		t.Fatalf("Run: %v", c.err)
+	}
+}
+
+// wellFormed fails the test when tshark finds a malformed packet, or one
+// it reports an error for, in a capture file.
+func wellFormed(t testing.TB, data []byte) {
+	t.Helper()
+	if bad := tshark(t, data, "_ws.malformed || _ws.expert.severity >= error", "frame.number"); len(bad) > 0 {
+		t.Errorf("malformed packets: %v", bad)
+	}
+}
+
 // wait waits for Run to return by itself.
 func (c *capture) wait(t testing.TB, d time.Duration) {
 	t.Helper()
